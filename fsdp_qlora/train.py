@@ -6,11 +6,11 @@ Docs: https://fsdp-qlora.github.io/fsdp_qlora/train.html.md"""
 
 # %% auto #0
 __all__ = ['OPTIMIZERS', 'SCHEDULES', 'SD_OPTS', 'make_optimizer', 'make_scheduler', 'distributed', 'setup_model', 'setup_data',
-           'token_loss', 'all_sum', 'train_step', 'evaluate', 'Logger', 'read_metrics', 'rng_state', 'set_rng_state',
+           'token_loss', 'train_step', 'evaluate', 'Logger', 'read_metrics', 'per_rank', 'rng_state', 'set_rng_state',
            'save_checkpoint', 'latest_checkpoint', 'load_checkpoint', 'full_trainable', 'save_adapter', 'Run',
-           'steps_per_epoch', 'fit', 'check_args', 'setup', 'train', 'train_parser', 'parse_train_args']
+           'steps_per_epoch', 'fit', 'check_args', 'show_plan', 'setup', 'train', 'train_parser', 'parse_train_args']
 
-# %% ../nbs/06_train.ipynb #3996b8a0
+# %% ../nbs/06_train.ipynb #10d7fa7d
 import os, re, json, math, time, random, shutil
 from pathlib import Path
 from dataclasses import dataclass, field
@@ -22,13 +22,13 @@ from torch.distributed.tensor import DTensor
 from fastcore.script import call_parse, bool_arg
 from tqdm.auto import tqdm
 from . import core
-from .core import is_main, peak_rss, local_device, init_dist
+from .core import is_main, peak_rss, reset_peak, local_device, init_dist, all_sum
 from .hub import resolve_model, DEFAULT_MODEL
 from .loading import build_model, load_weights, get_train_type, TRAIN_TYPES
 from .wrap import wrap_model, get_precision, get_strategy, train_context, grad_scaler, PRECISIONS, STRATEGIES
 from .data import build_dataset, make_dataloader, DEFAULT_DATASET
 
-# %% ../nbs/06_train.ipynb #a996c792
+# %% ../nbs/06_train.ipynb #a56f1a3f
 OPTIMIZERS = dict(
     adamw=lambda ps, lr, wd: torch.optim.AdamW(ps, lr=lr, weight_decay=wd),
     adam=lambda ps, lr, wd: torch.optim.Adam(ps, lr=lr, weight_decay=wd),
@@ -65,7 +65,7 @@ def make_scheduler(
     f, w = _choice(SCHEDULES, 'lr_scheduler', lr_scheduler), max(1, int(warmup_frac*total))
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: f(s, total, w))
 
-# %% ../nbs/06_train.ipynb #07891650
+# %% ../nbs/06_train.ipynb #423aa258
 def distributed()->bool: return dist.is_available() and dist.is_initialized()
 
 def setup_model(
@@ -90,7 +90,7 @@ def setup_data(
     kw = dict(context_length=context_length, packing=packing, train_on_inputs=train_on_inputs, samples=dataset_samples, seed=seed)
     return build_dataset(tok, dataset, 'train', **kw), build_dataset(tok, dataset, 'eval', **kw)
 
-# %% ../nbs/06_train.ipynb #89c83acb
+# %% ../nbs/06_train.ipynb #b519b851
 def token_loss(model, batch:dict)->tuple:
     "Summed cross-entropy of `batch`'s learned tokens, and how many there are."
     labels = batch['labels'][:, 1:]
@@ -98,12 +98,6 @@ def token_loss(model, batch:dict)->tuple:
     logits = model(**inp, use_cache=False).logits[:, :-1]
     loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100, reduction='sum')
     return loss, int((labels != -100).sum())
-
-def all_sum(*xs)->list:
-    "Sum each of `xs` over ranks (float64)."
-    t = torch.tensor([float(x) for x in xs], dtype=torch.float64)
-    if distributed(): dist.all_reduce(t)
-    return t.tolist()
 
 def _sync(model, on:bool):
     if hasattr(model, 'set_requires_gradient_sync'): model.set_requires_gradient_sync(on)
@@ -116,7 +110,7 @@ def train_step(
 )->dict:
     "Forward and backward every micro-batch, clip, step the optimizer: loss, tokens and gradient norm."
     ntok = sum(int((b['labels'][:, 1:] != -100).sum()) for b in batches)
-    gtok = max(1., all_sum(ntok)[0])
+    gtok = max(1., all_sum(ntok))
     scale, tot = core.world_size() / gtok, 0.
     for i, b in enumerate(batches):
         _sync(model, i == len(batches)-1)
@@ -133,7 +127,7 @@ def train_step(
     if scaler: scaler.step(opt); scaler.update()
     else: opt.step()
     opt.zero_grad(set_to_none=True)
-    return dict(loss=all_sum(tot)[0]/gtok, tokens=gtok, grad_norm=gn)
+    return dict(loss=all_sum(tot)/gtok, tokens=gtok, grad_norm=gn)
 
 @torch.no_grad()
 def evaluate(model, dl, device=None)->float:
@@ -147,7 +141,7 @@ def evaluate(model, dl, device=None)->float:
     tot, n = all_sum(tot, n)
     return tot/max(1., n)
 
-# %% ../nbs/06_train.ipynb #5976636d
+# %% ../nbs/06_train.ipynb #0c2edd2d
 class Logger:
     "Where rank 0's metrics go: `metrics.jsonl` always, plus stdout or wandb."
     def __init__(self, output_dir, log_to:str='tqdm', config:dict|None=None, append:bool=False):
@@ -176,11 +170,17 @@ def read_metrics(output_dir)->list:
     "The rows of `output_dir/metrics.jsonl`."
     return [json.loads(l) for l in open(Path(output_dir)/'metrics.jsonl')]
 
-# %% ../nbs/06_train.ipynb #71b14944
+# %% ../nbs/06_train.ipynb #759f4862
 SD_OPTS = StateDictOptions(ignore_frozen_params=True)
 
 def _barrier():
     if distributed(): dist.barrier()
+
+def per_rank(x)->list:
+    "`x` from every rank, in rank order, on every rank."
+    if not distributed(): return [x]
+    xs = [None]*core.world_size(); dist.all_gather_object(xs, x)
+    return xs
 
 def rng_state()->dict: return dict(torch=torch.get_rng_state(), python=random.getstate())
 def set_rng_state(s:dict): torch.set_rng_state(s['torch']); random.setstate(s['python'])
@@ -226,7 +226,7 @@ def load_checkpoint(path, model, opt, sched)->dict:
     if rng.exists(): set_rng_state(torch.load(rng, weights_only=False))
     return state
 
-# %% ../nbs/06_train.ipynb #2c633087
+# %% ../nbs/06_train.ipynb #c82af52c
 def full_trainable(model)->dict:
     "Full (unsharded) tensors of `model`'s trainable parameters, on CPU, on rank 0 (empty elsewhere)."
     opts = StateDictOptions(full_state_dict=True, cpu_offload=True, ignore_frozen_params=True)
@@ -255,7 +255,7 @@ def save_adapter(model, output_dir, train_type:str='qlora', base:str=DEFAULT_MOD
     cfg.save_pretrained(out)
     return out
 
-# %% ../nbs/06_train.ipynb #a416028c
+# %% ../nbs/06_train.ipynb #420d6314
 @dataclass
 class Run:
     "Everything a training loop needs, made by `setup`."
@@ -307,7 +307,7 @@ def fit(run:Run, log:Logger)->dict:
     log(step=st['step'], eval_loss=ev)
     return dict(step=st['step'], eval_loss=ev)
 
-# %% ../nbs/06_train.ipynb #a14e1764
+# %% ../nbs/06_train.ipynb #f6a60003
 def check_args(c:dict):
     "Refuse a bad flag value or combination before any model is loaded, in one sentence naming the fix."
     get_train_type(c['train_type']); get_precision(c['precision']); get_strategy(c['sharding_strategy'])
@@ -323,6 +323,13 @@ def _check_world(world_size):
     if world_size > 0 and world_size != w:
         raise ValueError(f"--world_size {world_size} but this run has {w} processes: launch {world_size} ranks or pass --world_size {w}.")
     return w
+
+def show_plan(c:dict)->dict:
+    "Print the memory plan (`fsdp_qlora.memory`) of the run that flags `c` describe, without loading anything."
+    from fsdp_qlora.memory import plan_from_args
+    p = plan_from_args(c)
+    if is_main(): print(p)
+    return dict(plan=p)
 
 def setup(c:dict)->Run:
     "Model, tokenizer, data, optimizer and schedule for config `c`, restored from `c['resume_from']` if given."
@@ -343,7 +350,7 @@ def setup(c:dict)->Run:
         if ck is not None: run.state = load_checkpoint(ck, model, opt, run.sched)
     return run
 
-# %% ../nbs/06_train.ipynb #f2be9bc1
+# %% ../nbs/06_train.ipynb #ad410808
 @call_parse
 def train(
     model_name:str=DEFAULT_MODEL, # HF model directory or hub name
@@ -362,7 +369,7 @@ def train(
     use_activation_cpu_offload:bool_arg=False, # keep saved activations in CPU memory
     low_memory:bool_arg=True, # stream weights one tensor at a time while loading
     precision:Annotated[str, "training precision", dict(choices=list(PRECISIONS))]='bf16',
-    save_model:bool_arg=False, # write the adapter (or full model) to output_dir at the end
+    save_model:bool_arg=True, # write the adapter (or full model) to output_dir at the end
     output_dir:str='output', # metrics.jsonl, checkpoints/ and the saved adapter go here
     lora_rank:int=64, # adapter rank
     lora_alpha:int=16, # adapters are scaled by alpha/rank
@@ -387,15 +394,18 @@ def train(
     packing:bool_arg=False, # pack several examples into each sequence
     device:str=None, # 'cpu' or 'cuda' (default: cuda if available)
     train_on_inputs:bool_arg=False, # learn the prompt tokens too
+    plan:bool_arg=False, # print the predicted memory per device for these flags and exit (nothing is loaded)
 )->dict:
     "Fine-tune `model_name` on `dataset` on this rank; a summary (steps, eval loss, tokens/s, peak RSS)."
     c = dict(locals())
+    if plan: return show_plan(c)
     if int(os.environ.get('WORLD_SIZE', 1)) > 1 and not distributed():
         os.environ.setdefault('MASTER_ADDR', master_addr); os.environ.setdefault('MASTER_PORT', str(master_port))
         init_dist(device)
     check_args(c); _check_world(world_size)
-    t0 = time.perf_counter()
+    t0 = time.perf_counter(); reset_peak()
     run = setup(c)
+    load = dict(load_seconds=time.perf_counter()-t0, load_peak_rss=peak_rss()); reset_peak()
     if verbose and is_main(): print(json.dumps(c, indent=1))
     log = Logger(output_dir, log_to, c, append=bool(resume_from) and run.state['step'] > 0)
     try: res = fit(run, log)
@@ -403,21 +413,15 @@ def train(
     if save_model: save_adapter(run.model, output_dir, train_type, model_name, run.tok)
     rows = read_metrics(output_dir) if is_main() else []
     tps = [r['tokens_per_s'] for r in rows if 'tokens_per_s' in r]
-    return dict(res, tokens_per_s=sum(tps)/max(1, len(tps)), peak_rss=peak_rss(), seconds=time.perf_counter()-t0, rank=core.rank())
+    peak = max(peak_rss(), load['load_peak_rss'])
+    return dict(res, tokens_per_s=sum(tps)/max(1, len(tps)), **load, train_peak_rss=peak_rss(), peak_rss=peak,
+                peak_rss_per_rank=per_rank(peak), seconds=time.perf_counter()-t0, rank=core.rank())
 
-# %% ../nbs/06_train.ipynb #9504e4a6
+# %% ../nbs/06_train.ipynb #023957b6
 def train_parser(prog:str='fsdp-qlora-train'):
     "The `argparse` parser of `train`'s flags, each also accepted with underscores (`--train_type`), as the anchor spells them."
-    from fastcore.script import anno_parser
-    p = anno_parser(train.__wrapped__, prog=prog)
-    for a in list(p._actions):
-        for o in list(a.option_strings):
-            if o.startswith('--') and '-' in o[2:] and (u := '--' + o[2:].replace('-', '_')) not in p._option_string_actions:
-                a.option_strings.append(u); p._option_string_actions[u] = a
-    return p
+    return core.flag_parser(train, prog)
 
 def parse_train_args(argv:list|None=None)->dict:
     "`train`'s keyword arguments from command-line `argv` (default: `sys.argv[1:]`)."
-    d = vars(train_parser().parse_args(argv))
-    for k in ('pdb', 'xtra'): d.pop(k, None)
-    return d
+    return core.parse_flags(train_parser(), argv)
