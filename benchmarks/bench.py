@@ -1,0 +1,184 @@
+"""Benchmark fsdp_qlora's QLoRA training against the standard transformers + bitsandbytes + peft recipe.
+
+Measures, for the real SmolLM2-135M at a few (micro-batch, context) settings, in one run on this machine:
+tokens/s, peak RSS per rank, load time and load peak, for
+  ours-w2        fsdp_qlora's trainer, qlora, 2 gloo ranks x 1 thread (FSDP2 full_shard)
+  ours-w1        fsdp_qlora's trainer, qlora, 1 rank x 2 threads
+  hf-qlora       the standard single-process recipe: BitsAndBytesConfig nf4 + prepare_model_for_kbit_training
+                 (non-quantized weights upcast to fp32) + get_peft_model, 1 process x 2 threads
+  hf-qlora-bf16  the same recipe without prepare_model_for_kbit_training (non-quantized weights stay bf16)
+Every measurement runs in a fresh process (ranks are spawned fresh; the baselines run as a subprocess of
+this script), so peaks are clean. See benchmarks/README.md.
+
+    python benchmarks/bench.py            # full run (estimated 13-17 min on 2 quiet cores)
+    python benchmarks/bench.py --quick    # smoke run (estimated 3-4 min on 2 quiet cores)
+"""
+import os, sys, json, time, argparse, platform, subprocess, tempfile, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+FULL = dict(settings=[(1, 256), (2, 512)], steps=3)
+QUICK = dict(settings=[(1, 64)], steps=2)
+SYSTEMS = ['ours-w2', 'ours-w1', 'hf-qlora', 'hf-qlora-bf16']
+LORA = dict(lora_rank=64, lora_alpha=16, lora_dropout=0.1)
+TARGETS = ['q_proj', 'k_proj', 'v_proj', 'up_proj', 'down_proj', 'gate_proj']  # ours' 'all' (fsdp_qlora.lora.LORA_TARGETS)
+
+def status_bytes(key):
+    "A `/proc/self/status` figure in bytes (VmHWM: peak RSS, VmRSS: current)."
+    for l in open('/proc/self/status'):
+        if l.startswith(key + ':'): return int(l.split()[1])*1024
+
+def rate(rows):
+    "Mean learned tokens/s over the steps after the first (warm-up), and over all steps (what `train` reports)."
+    tps = [r['tokens_per_s'] for r in rows]
+    return dict(tokens_per_s=sum(tps[1:])/len(tps[1:]) if len(tps) > 1 else tps[0],
+                tokens_per_s_all=sum(tps)/len(tps), step_tokens_per_s=tps)
+
+# ---------------------------------------------------------------- ours: the real trainer on spawned ranks
+def ours_rank(**kw):
+    "`train(**kw)` on this rank, timing `setup_model` (build on meta, FSDP2 wrap, stream + quantize weights)."
+    import time, fsdp_qlora.train as T
+    from fsdp_qlora.core import peak_rss
+    orig, load = T.setup_model, {}
+    def timed(*a, **k):
+        t0 = time.perf_counter()
+        m = orig(*a, **k)
+        load.update(load_seconds=time.perf_counter()-t0, load_peak_rss=peak_rss())
+        return m
+    T.setup_model = timed
+    try: r = T.train(**kw)
+    finally: T.setup_model = orig
+    own = {k: r[k] for k in ('load_seconds', 'load_peak_rss') if k in r}  # the trainer's own, when it has them
+    return dict(r, **load, trainer_load=own, threads=__import__('torch').get_num_threads())
+
+def run_ours(world, b, T, steps):
+    from fsdp_qlora.core import run_ranks
+    from fsdp_qlora.train import read_metrics
+    with tempfile.TemporaryDirectory(prefix='bench_') as out:
+        kw = dict(output_dir=out, dataset='dummy', dataset_samples=2*world*b*steps + 8, batch_size=b, context_length=T,
+                  max_steps=steps, eval_samples=1, train_type='qlora', **LORA, lora_target_modules='all',
+                  use_gradient_checkpointing=True, precision='bf16', log_to='tqdm')
+        t0 = time.perf_counter()
+        rs = run_ranks(ours_rank, world, device='cpu', **kw)
+        wall = time.perf_counter() - t0
+        rows = [r for r in read_metrics(out) if 'tokens_per_s' in r]
+    r0 = rs[0]
+    return dict(rate(rows), world=world, threads=[r['threads'] for r in rs], wall_seconds=wall,
+                train_seconds=r0['seconds'], steps=len(rows), tokens_per_step=b*(T-1)*world,
+                peak_rss=[r['peak_rss'] for r in rs], load_seconds=max(r['load_seconds'] for r in rs),
+                load_peak_rss=[r['load_peak_rss'] for r in rs], trainer_tokens_per_s=r0['tokens_per_s'],
+                trainer_load=[r['trainer_load'] for r in rs], train_peak_rss=[r.get('train_peak_rss') for r in rs],
+                final_loss=rows[-1]['loss'])
+
+# ---------------------------------------------------------------- baseline: one fresh process per setting
+def baseline(path, b, T, steps, prepare, threads):
+    "The standard transformers + bitsandbytes + peft QLoRA loop on HF model dir `path` in this process; its measurements."
+    import torch
+    torch.set_num_threads(threads)
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    gc = dict(use_reentrant=False)  # like ours (--reentrant_checkpointing false)
+    t0 = time.perf_counter()
+    q = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True,
+                           bnb_4bit_compute_dtype=torch.bfloat16, bnb_4bit_quant_storage=torch.bfloat16)
+    model = AutoModelForCausalLM.from_pretrained(path, quantization_config=q, dtype=torch.bfloat16)
+    if prepare: model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True, gradient_checkpointing_kwargs=gc)
+    else: model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=gc)
+    model.config.use_cache = False
+    model = get_peft_model(model, LoraConfig(r=LORA['lora_rank'], lora_alpha=LORA['lora_alpha'], lora_dropout=LORA['lora_dropout'],
+                                             target_modules=TARGETS, task_type='CAUSAL_LM'))
+    load = dict(load_seconds=time.perf_counter()-t0, load_peak_rss=status_bytes('VmHWM'))
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4, weight_decay=0.1)
+    g, vocab, rows = torch.Generator().manual_seed(42), model.config.vocab_size, []
+    model.train()
+    for s in range(steps):
+        ids = torch.randint(0, vocab, (b, T), generator=g)
+        labels = ids.clone(); labels[:, 0] = -100  # like the `dummy` dataset: all learned but the first
+        ntok = int((labels[:, 1:] != -100).sum())
+        t1 = time.perf_counter()
+        loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels).loss
+        loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
+        rows.append(dict(step=s+1, loss=loss.item(), tokens_per_s=ntok/(time.perf_counter()-t1)))
+    dt = {n: str(p.dtype) for n, p in model.named_parameters() if 'embed_tokens' in n or n.endswith('norm.weight')}
+    return dict(rate(rows), world=1, threads=[torch.get_num_threads()], train_seconds=time.perf_counter()-t0, steps=steps,
+                tokens_per_step=ntok, peak_rss=[status_bytes('VmHWM')], load_seconds=load['load_seconds'],
+                load_peak_rss=[load['load_peak_rss']], final_loss=rows[-1]['loss'],
+                dense_dtypes=sorted(set(dt.values())))
+
+def run_baseline(b, T, steps, prepare, threads):
+    from fsdp_qlora.hub import resolve_model  # resolved here: the baseline process imports nothing of ours
+    args = json.dumps(dict(path=str(resolve_model()), b=b, T=T, steps=steps, prepare=prepare, threads=threads))
+    t0 = time.perf_counter()
+    p = subprocess.run([sys.executable, __file__, '--worker', args], capture_output=True, text=True)
+    if p.returncode: raise RuntimeError(f'baseline worker failed:\n{p.stderr[-3000:]}')
+    return dict(json.loads(p.stdout.strip().splitlines()[-1]), wall_seconds=time.perf_counter()-t0)
+
+# ---------------------------------------------------------------- report
+def versions():
+    import torch, bitsandbytes, transformers, peft, fsdp_qlora
+    return dict(python=platform.python_version(), torch=torch.__version__, bitsandbytes=bitsandbytes.__version__,
+                transformers=transformers.__version__, peft=peft.__version__, fsdp_qlora=getattr(fsdp_qlora, '__version__', '?'))
+
+def machine():
+    cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), platform.processor())
+    mem = next(int(l.split()[1])*1024 for l in open('/proc/meminfo') if l.startswith('MemTotal'))
+    return dict(cpu=cpu, cores=len(os.sched_getaffinity(0)), mem_bytes=mem, os=platform.platform(), load_avg_start=os.getloadavg())
+
+def mib(n): return f'{n/2**20:.0f}'
+def table(rows)->str:
+    "The results as a markdown table."
+    head = ['setting (batch x context)', 'system', 'world x threads', 'tokens/s', 'peak RSS per rank (MiB)', 'load s', 'load peak per rank (MiB)']
+    out = ['| ' + ' | '.join(head) + ' |', '|' + '---|'*len(head)]
+    for r in rows:
+        if 'error' in r:
+            out.append(f"| {r['batch']} x {r['context']} | {r['system']} | | failed: {r['error'][:60]} | | | |"); continue
+        out.append(f"| {r['batch']} x {r['context']} | {r['system']} | {r['world']} x {r['threads'][0]} | {r['tokens_per_s']:.1f} | "
+                   f"{' / '.join(map(mib, r['peak_rss']))} | {r['load_seconds']:.1f} | {' / '.join(map(mib, r['load_peak_rss']))} |")
+    return '\n'.join(out)
+
+def measure(system, b, T, steps, threads):
+    if system == 'ours-w2': return run_ours(2, b, T, steps)
+    if system == 'ours-w1': return run_ours(1, b, T, steps)
+    return run_baseline(b, T, steps, prepare=system == 'hf-qlora', threads=threads)
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--quick', action='store_true', help='smoke run: one tiny setting, 2 steps')
+    p.add_argument('--settings', help="batch x context per rank, e.g. '1x256,2x512' (default: the full or quick list)")
+    p.add_argument('--steps', type=int, help='optimizer steps per measurement; the first is a warm-up and not averaged')
+    p.add_argument('--systems', default=','.join(SYSTEMS), help=f"comma-separated subset of {','.join(SYSTEMS)}")
+    p.add_argument('--out', default=str(HERE), help='directory for results.json and results.md')
+    p.add_argument('--worker', help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.worker:  # a baseline measurement in this fresh process
+        w = json.loads(a.worker)
+        print(json.dumps(baseline(w['path'], w['b'], w['T'], w['steps'], w['prepare'], w['threads']))); return
+    cfg = QUICK if a.quick else FULL
+    settings = [tuple(map(int, s.split('x'))) for s in a.settings.split(',')] if a.settings else cfg['settings']
+    steps, systems, threads = a.steps or cfg['steps'], a.systems.split(','), len(os.sched_getaffinity(0))
+    res = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'), machine=machine(),
+               versions=versions(), model='HuggingFaceTB/SmolLM2-135M-Instruct', quick=a.quick, steps=steps,
+               config=dict(LORA, lora_target_modules=TARGETS, gradient_checkpointing='non-reentrant', lr=2e-4,
+                           optimizer='AdamW', precision='bf16 compute, fp32 adapters', data='dummy: uniform random token ids, all learned but the first'),
+               rows=[])
+    t0 = time.perf_counter()
+    for b, T in settings:
+        for s in systems:
+            print(f'[{time.perf_counter()-t0:6.0f}s] {s} batch={b} context={T} ...', file=sys.stderr, flush=True)
+            try: r = measure(s, b, T, steps, threads)
+            except Exception as e: r = dict(error=f'{type(e).__name__}: {e}')
+            res['rows'].append(dict(batch=b, context=T, system=s, **r))
+            print(table(res['rows'][-1:]).splitlines()[-1], file=sys.stderr, flush=True)
+    res['total_seconds'], res['machine']['load_avg_end'] = time.perf_counter()-t0, os.getloadavg()
+    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+    (out/'results.json').write_text(json.dumps(res, indent=1))
+    md = (f"SmolLM2-135M QLoRA (NF4 + LoRA r=64 on q,k,v,gate,up,down), {res['date']}, {res['machine']['cpu']}, "
+          f"{res['machine']['cores']} cores, torch {res['versions']['torch']}, bitsandbytes {res['versions']['bitsandbytes']}, "
+          f"transformers {res['versions']['transformers']}, peft {res['versions']['peft']}; mean learned tokens/s over "
+          f"steps 2-{steps} of {steps}; 1-minute load average {res['machine']['load_avg_start'][0]:.1f} at start, "
+          f"{res['machine']['load_avg_end'][0]:.1f} at end"
+          f"{' (--quick)' if a.quick else ''}. Whole run: {res['total_seconds']:.0f} s.\n\n" + table(res['rows']) + '\n')
+    (out/'results.md').write_text(md)
+    print(md)
+
+if __name__ == '__main__': main()
