@@ -16,8 +16,8 @@ from .lora import LORA_TARGETS
 from .wrap import quant_state_bytes, get_precision
 
 # %% auto #0
-__all__ = ['MODELS', 'ACTS', 'GiB', 'RUNTIME', 'SLACK', 'TERMS', 'Shape', 'shape_of', 'Job', 'act_bytes', 'Term', 'Plan', 'plan',
-           'plan_from_args', 'plan_cli', 'plot_plans', 'plan_widget']
+__all__ = ['MODELS', 'ACTS', 'GiB', 'RUNTIME', 'SLACK', 'HOLES', 'TERMS', 'Shape', 'shape_of', 'Job', 'act_bytes', 'Term', 'Plan',
+           'plan', 'plan_from_args', 'plan_cli', 'plot_plans', 'plan_widget']
 
 # %% ../nbs/09_memory.ipynb #7c420816
 @dataclass(frozen=True)
@@ -132,6 +132,7 @@ class Term:
 GiB = 2**30
 RUNTIME = dict(cpu=620e6, cuda=0.5*GiB)  # bytes of a rank before any model: measured RSS on CPU, a typical CUDA context
 SLACK = dict(cpu=0.25, cuda=0.1)  # allocator overhead as a share of the working set
+HOLES = 0.65  # glibc's resident freed holes in checkpointed multi-rank CPU runs, as a further share of the working set
 
 def _lin(j): return j.s.layers*sum(j.lin_bytes(i*o) for i, o in j.s.linears().values())
 def _dense(j): return (j.s.vocab*j.s.hidden*(1 if j.s.tied else 2) + (2*j.s.layers + 1)*j.s.hidden)*j.wb
@@ -205,7 +206,8 @@ def plan(
     rows = [(t.name, t.kind, 'host' if off and t.kind == 'sharded' else 'device', t.f(j)) for t in TERMS]
     work = sum(b for _, k, _, b in rows if k == 'working')
     rows += [('runtime', 'runtime', 'device', RUNTIME[device] if runtime is None else runtime),
-             ('allocator slack', 'runtime', 'device', (SLACK[device] if slack is None else slack)*work)]
+             ('allocator slack', 'runtime', 'device', (SLACK[device] if slack is None else slack)*work),
+             ('heap holes', 'runtime', 'device', HOLES*work if device == 'cpu' and j.world > 1 and j.gc else 0)]
     return Plan(j, rows, gpu_gb*GiB)
 
 # %% ../nbs/09_memory.ipynb #67443ac3
