@@ -118,14 +118,14 @@ def merged(self:DoRA)->torch.Tensor:
 LORA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'up_proj', 'down_proj', 'gate_proj']  # the anchor's 'all'
 
 def lora_targets(
-    model:nn.Module, # a transformers model (for 'default', its `config.model_type`)
+    model:nn.Module|str, # a transformers model, or its `config.model_type` (used by 'default')
     targets:str|list='all', # 'all', 'default', a list of module names, or names separated by commas
 )->list:
     "The module names `targets` stands for in `model`."
     if isinstance(targets, (list, tuple)): return list(targets)
     if targets == 'all': return list(LORA_TARGETS)
     if targets == 'default':
-        mt = getattr(getattr(model, 'config', None), 'model_type', None)
+        mt = model if isinstance(model, str) else getattr(getattr(model, 'config', None), 'model_type', None)
         if mt not in TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING:
             raise ValueError(f"peft has no default LoRA targets for model type {mt!r}: pass the module names, e.g. 'q_proj,v_proj'.")
         return list(TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING[mt])

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 from .core import fmt_bytes
 from .loading import get_train_type
-from .lora import LORA_TARGETS
+from .lora import lora_targets
 from .wrap import quant_state_bytes, get_precision
 
 # %% auto #0
@@ -95,10 +95,7 @@ class Job:
     @property
     def tb(self)->int: return 4 if self.tt.adapter else self.wb
     def lin_bytes(self, n:int)->float: return n/2 if self.tt.quant else n*self.wb
-    def target_names(self)->list:
-        t = self.targets
-        if isinstance(t, (list, tuple)): return list(t)
-        return dict(all=LORA_TARGETS, default=['q_proj', 'v_proj']).get(t) or [x.strip() for x in t.split(',') if x.strip()]
+    def target_names(self)->list: return lora_targets('llama', self.targets)  # a `Shape` is a Llama-style decoder
     def lora_layer(self)->int:
         "Adapter parameters of one decoder layer (0 when every weight trains)."
         ts = self.target_names()
