@@ -6,7 +6,7 @@ Docs: https://fsdp-qlora.github.io/fsdp_qlora/export.html.md"""
 
 # %% ../nbs/07_export.ipynb #960906a0
 from __future__ import annotations
-import os, sys, json, math, shutil
+import os, sys, json, math, shutil, inspect
 from pathlib import Path
 import torch, torch.nn as nn
 import bitsandbytes as bnb
@@ -15,6 +15,7 @@ from .core import flag_parser, parse_flags
 from .hub import resolve_model, DEFAULT_MODEL
 from .loading import SafeReader, ST_DTYPES, build_model, load_weights, get_train_type
 from .lora import PEFT_PREFIX
+from .quant import swap_linears
 
 # %% auto #0
 __all__ = ['ADAPTER_FILES', 'BNB_4BIT', 'QUANT', 'DTYPE_NAMES', 'adapter_config', 'adapter_shapes', 'adapted_layers',
@@ -132,7 +133,8 @@ def adapted_model(
     return load_adapter(m, adapter_dir).eval()
 
 # %% ../nbs/07_export.ipynb #3032595f
-QUANT = dict(blocksize=64, compress_statistics=True, quant_type='nf4', quant_storage=torch.bfloat16)  # as `swap_linears` + `load_weights`
+_sw = {k: v.default for k, v in inspect.signature(swap_linears).parameters.items()}  # what training quantizes with
+QUANT = dict(blocksize=_sw['blocksize'], compress_statistics=_sw['double_quant'], quant_type=_sw['quant_type'], quant_storage=_sw['quant_storage'])
 
 def as_trained(
     w:torch.Tensor, # a linear weight from the checkpoint
