@@ -6,7 +6,7 @@ Docs: https://fsdp-qlora.github.io/fsdp_qlora/loading.html.md"""
 
 # %% ../nbs/03_loading.ipynb #66509c75
 from __future__ import annotations
-import json, math, struct, zlib
+import json, math, struct, zlib, functools
 from dataclasses import dataclass
 from pathlib import Path
 import torch, torch.nn as nn
@@ -189,6 +189,7 @@ def init_adapter(name:str, p:torch.Tensor, seed:int=42, magnitudes:dict|None=Non
     else: raise ValueError(f"Parameter {name} is neither in the checkpoint nor an adapter weight; is this the right model directory?")
     _put(p, full.to(p.dtype))
 
+@functools.cache  # `find_library` runs `ldconfig -p` in a subprocess: once per process is enough
 def _libc():
     import ctypes, ctypes.util
     try: return ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
