@@ -21,8 +21,9 @@ from .lora import apply_lora, lora_targets
 
 # %% auto #0
 __all__ = ['TRAIN_TYPES', 'ST_DTYPES', 'MMAP_THRESHOLD_MAX', 'TrainType', 'get_train_type', 'packed_shape', 'pack_meta',
-           'build_model', 'SafeReader', 'ckpt_key', 'local_part', 'local_rows', 'init_adapter', 'malloc_eager',
-           'malloc_trim', 'load_weights', 'weight_bytes', 'shard_and_load', 'load_target', 'write_random_llama']
+           'build_model', 'SafeReader', 'ckpt_key', 'local_part', 'local_rows', 'quant_state_of', 'quantize_slice',
+           'init_adapter', 'malloc_eager', 'malloc_trim', 'load_weights', 'weight_bytes', 'shard_and_load',
+           'load_target', 'write_random_llama']
 
 # %% ../nbs/03_loading.ipynb #5b07fb8e
 @dataclass(frozen=True)
@@ -165,8 +166,48 @@ def local_rows(p:torch.Tensor, shape)->tuple|None:
 def _put(p, t, is_local=False):
     with torch.no_grad(): (p.to_local() if isinstance(p, DTensor) else p.data).copy_(t if is_local else local_part(t, p))
 
-def _quantize_into(mod:Linear4bit, w:torch.Tensor):
-    w0 = mod.weight
+def quant_state_of(
+    w:torch.Tensor, # the weight being quantized
+    absmax:torch.Tensor, # fp32 absmax of each of its blocks
+    blocksize:int=64, # weights per block
+    compress_statistics:bool=True, # double quantization of `absmax`
+    quant_type:str='nf4', # 'nf4' or 'fp4'
+)->bnb.functional.QuantState:
+    "The `QuantState` bitsandbytes' `quantize_4bit` builds from `w`'s block absmax values."
+    F = bnb.functional
+    kw = dict(shape=w.shape, dtype=w.dtype, blocksize=blocksize, code=F.get_4bit_type(quant_type, device=w.device), quant_type=quant_type)
+    if not compress_statistics: return F.QuantState(absmax=absmax, **kw)
+    offset = absmax.mean()
+    qabsmax, state2 = F.quantize_blockwise(absmax - offset, blocksize=256)
+    return F.QuantState(absmax=qabsmax, offset=offset, state2=state2, **kw)
+
+def quantize_slice(
+    w:torch.Tensor, # the whole weight
+    start:int, stop:int, # the range of its flattened weights wanted packed (even numbers)
+    blocksize:int=64, compress_statistics:bool=True, quant_type:str='nf4',
+)->tuple:
+    "The packed bytes (uint8) of `w`'s weights `start:stop` and the whole quant state, quantizing only the blocks in range."
+    flat = w.reshape(-1)
+    if flat.numel() % blocksize or start % 2 or stop % 2: raise ValueError('quantize_slice needs whole blocks and an even range.')
+    a0, b0 = start//blocksize*blocksize, min(-(-stop//blocksize)*blocksize, flat.numel())
+    part, _ = torch.ops.bitsandbytes.quantize_4bit.default(flat[a0:b0], blocksize, quant_type, torch.uint8)
+    absmax = flat.reshape(-1, blocksize).abs().amax(-1).float()  # exact in any float dtype: abs and max round nothing
+    return part.reshape(-1)[(start-a0)//2:(stop-a0)//2], quant_state_of(w, absmax, blocksize, compress_statistics, quant_type)
+
+def _is_dora(m)->bool:
+    "True if `m` has a DoRA magnitude (ours: a parameter; peft's: a non-empty `ModuleDict`, empty on its LoRA layers)."
+    v = getattr(m, 'lora_magnitude_vector', None)
+    return isinstance(v, torch.Tensor) or (isinstance(v, nn.ModuleDict) and len(v) > 0)
+
+def _quantize_into(mod:Linear4bit, w:torch.Tensor, whole:bool=False):
+    "Quantize `w` into `mod`: only this rank's shard of the packed bytes when `mod.weight` is sharded by rows, unless `whole`."
+    w0, per = mod.weight, 2*mod.weight.element_size()  # weights per element of the packed storage
+    rows = local_rows(w0, w0.shape) if isinstance(w0, DTensor) and not whole else None
+    if rows is not None and w.numel() % (mod.quant_args['blocksize']*per) == 0:
+        part, qs = quantize_slice(w, rows[0]*per, rows[1]*per, **mod.quant_args)
+        mod.quant_state = qs
+        _put(w0, part.view(mod.quant_storage).unsqueeze(1), is_local=True)
+        return None, qs
     packed, qs = bnb.functional.quantize_4bit(w, quant_storage=mod.quant_storage, **mod.quant_args)
     mod.quant_state = qs
     if isinstance(w0, DTensor): _put(w0, packed)
@@ -250,9 +291,10 @@ def load_weights(
                     done.add(name); malloc_trim(); continue
         t = tensors.pop(k) if tensors is not None else rd.read(k, rows)
         if is4:
-            packed, qs = _quantize_into(mod, t.to(mod.compute_dtype or torch.bfloat16))
             parent = mods[name.rpartition('.base_layer')[0]] if '.base_layer.' in name else None
-            if hasattr(parent, 'lora_magnitude_vector'):  # DoRA: its magnitude starts at the base row norms
+            dora = _is_dora(parent)
+            packed, qs = _quantize_into(mod, t.to(mod.compute_dtype or torch.bfloat16), whole=dora)
+            if dora:  # DoRA: its magnitude starts at the base row norms
                 magnitudes[name.rpartition('.base_layer')[0]] = torch.linalg.norm(bnb.functional.dequantize_4bit(packed, qs).float(), dim=1)
         else: _put(p, t, is_local=rows is not None)
         done.add(name); del t
