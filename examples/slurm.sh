@@ -1,15 +1,16 @@
 #!/bin/bash
 # Fine-tune on 2 nodes x 4 GPUs with SLURM: one task per GPU; every task runs the same command and joins
-# as the rank SLURM gives it (SLURM_PROCID / SLURM_NTASKS / SLURM_LOCALID).
+# as the rank srun gives it. The command translates SLURM's variables itself (fsdp_qlora.cli.slurm_env):
+# RANK/WORLD_SIZE/LOCAL_RANK from SLURM_PROCID/SLURM_STEP_NUM_TASKS/SLURM_LOCALID, LOCAL_WORLD_SIZE from the
+# tasks on this node (hybrid strategies shard within a node and replicate across nodes), and the rendezvous
+# on the step's first node, on a port derived from the job id (export MASTER_ADDR/MASTER_PORT, or pass
+# --master_addr/--master_port, to choose them). Run outside srun, the command starts its own ranks instead.
 #SBATCH --job-name=fsdp-qlora
 #SBATCH --nodes=2
 #SBATCH --ntasks-per-node=4
 #SBATCH --gpus-per-node=4
 #SBATCH --cpus-per-task=8
 #SBATCH --time=12:00:00
-
-export MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
-export MASTER_PORT=29500
 
 srun fsdp-qlora-train \
   --model_name meta-llama/Llama-2-70b-hf \
@@ -18,5 +19,6 @@ srun fsdp-qlora-train \
   --batch_size 2 --context_length 2048 \
   --sharding_strategy hybrid_full_shard \
   --use_gradient_checkpointing true \
+  --use_cpu_offload true \
   --precision bf16 \
   --save_model true --output_dir llama70b-qlora

@@ -6,7 +6,7 @@ Docs: https://fsdp-qlora.github.io/fsdp_qlora/cli.html.md"""
 
 # %% ../nbs/08_cli.ipynb #cb063e2a
 from __future__ import annotations
-import os, sys, socket, argparse
+import os, re, sys, socket, argparse
 from functools import partial
 from contextlib import closing
 import torch
@@ -15,17 +15,16 @@ from .core import device_type, free_port, init_dist, close_dist, run_ranks, Rank
 
 # %% auto #0
 __all__ = ['LAUNCHER_ENVS', 'LAUNCH_ARGS', 'launcher', 'default_world_size', 'UsageError', 'host', 'port_in_use', 'check_launch',
-           'launch', 'preflight', 'summary', 'main']
+           'first_host', 'tasks_per_node', 'slurm_env', 'launch', 'preflight', 'summary', 'main']
 
 # %% ../nbs/08_cli.ipynb #e234aaea
-LAUNCHER_ENVS = dict(torchrun=('RANK', 'WORLD_SIZE', 'MASTER_ADDR'), slurm=('SLURM_PROCID', 'SLURM_NTASKS'))
+LAUNCHER_ENVS = dict(torchrun=('RANK', 'WORLD_SIZE', 'MASTER_ADDR'), slurm=('SLURM_STEP_ID', 'SLURM_PROCID', 'SLURM_STEP_NUM_TASKS'))
 
 def launcher(env=None)->str|None:
-    "The launcher that started this process ('torchrun' or 'slurm'), or None when we start our own ranks."
+    "The launcher that started this process as one rank ('torchrun', or 'slurm' for an `srun` task), or None."
     env = os.environ if env is None else env
-    for name, keys in LAUNCHER_ENVS.items():
-        if all(k in env for k in keys) and int(env.get('WORLD_SIZE', env.get('SLURM_NTASKS', 1))) >= 1: return name
-    return None
+    if env.get('SLURM_STEP_ID') == '4294967290': env = {k: v for k, v in env.items() if not k.startswith('SLURM_')}  # salloc's interactive step: a shell
+    return next((name for name, keys in LAUNCHER_ENVS.items() if all(k in env for k in keys)), None)
 
 def default_world_size(dev:str|None=None)->int:
     "All GPUs when there are any, else 2 CPU processes."
@@ -53,12 +52,40 @@ def check_launch(world_size:int, dev:str|None=None, master_addr:str='127.0.0.1',
     if master_port and port_in_use(master_addr, master_port):
         raise UsageError(f"Port {master_port} on {master_addr} is already in use; pass another --master_port or leave it unset to pick a free one.")
 
+# %% ../nbs/08_cli.ipynb #6abf9973
+def first_host(nodelist:str)->str:
+    "The first host of a SLURM node list such as `gpu[07-10,12],cpu1` (here `gpu07`)."
+    m = re.match(r'\s*([^,\[\s]+)(?:\[([^\]]+)\])?', nodelist or '')
+    if not m: raise UsageError(f"Cannot read a host from SLURM's node list {nodelist!r}; pass --master_addr.")
+    return m[1] + (re.split('[,-]', m[2])[0] if m[2] else '')
+
+def tasks_per_node(spec:str)->list:
+    "Tasks on each node from SLURM's run-length coded count, e.g. `4(x2),3` -> [4, 4, 3]."
+    out = []
+    for part in spec.split(','):
+        n, _, rep = part.partition('(x')
+        out += [int(n)] * (int(rep.rstrip(')')) if rep else 1)
+    return out
+
+def slurm_env(
+    env:dict|None=None, # an `srun` task's environment (default: this process's)
+    master_addr:str|None=None, # rendezvous host (default: `MASTER_ADDR`, else the step's first node)
+    master_port:int|None=None, # rendezvous port (default: `MASTER_PORT`, else 20000 + job id mod 20000)
+)->dict:
+    "The torch.distributed variables of an `srun` task: RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR/PORT."
+    env = os.environ if env is None else env
+    per = tasks_per_node(env.get('SLURM_STEP_TASKS_PER_NODE') or env.get('SLURM_TASKS_PER_NODE') or '1')
+    node = int(env.get('SLURM_NODEID', 0))
+    addr = master_addr or env.get('MASTER_ADDR') or first_host(env.get('SLURM_STEP_NODELIST') or env.get('SLURM_JOB_NODELIST', ''))
+    port = master_port or env.get('MASTER_PORT') or 20000 + int(env.get('SLURM_JOB_ID', 0)) % 20000
+    return dict(RANK=env['SLURM_PROCID'], WORLD_SIZE=env['SLURM_STEP_NUM_TASKS'], LOCAL_RANK=env.get('SLURM_LOCALID', '0'),
+                LOCAL_WORLD_SIZE=str(per[min(node, len(per)-1)]), MASTER_ADDR=host(addr), MASTER_PORT=str(port))
+
 # %% ../nbs/08_cli.ipynb #36e44e45
-def _join_and_run(fn, dev, kwargs):
-    if 'SLURM_PROCID' in os.environ:  # srun gives SLURM_*; torch reads the standard names
-        os.environ.setdefault('RANK', os.environ['SLURM_PROCID'])
-        os.environ.setdefault('WORLD_SIZE', os.environ['SLURM_NTASKS'])
-        os.environ.setdefault('LOCAL_RANK', os.environ.get('SLURM_LOCALID', '0'))
+def _join_and_run(fn, dev, kwargs, master_addr=None, master_port=None):
+    if launcher() == 'slurm':
+        given = master_addr if master_addr not in (None, '', 'localhost', '127.0.0.1') else None
+        os.environ.update(slurm_env(os.environ, given, master_port))
     init_dist(dev)
     try: return fn(**kwargs)
     finally: close_dist()
@@ -67,12 +94,12 @@ def launch(
     fn, # run on every rank with its process group up
     world_size:int|None=None, # ranks to start on this machine (ignored under torchrun/SLURM)
     device:str|None=None, # 'cuda', 'cpu', or None for the best available
-    master_addr:str='127.0.0.1', # rendezvous address when we spawn
-    master_port:int|None=None, # rendezvous port when we spawn; None picks a free one
+    master_addr:str='127.0.0.1', # rendezvous address (when we spawn, or for SLURM tasks)
+    master_port:int|None=None, # rendezvous port (idem); None: a free one when we spawn, derived from the job id under SLURM
     **kwargs
 ):
     "Run `fn(**kwargs)` on every rank: join an external launch, or spawn our own ranks; rank 0's result."
-    if launcher(): return _join_and_run(fn, device, kwargs)
+    if launcher(): return _join_and_run(fn, device, kwargs, master_addr, master_port)
     world_size, master_addr = world_size or default_world_size(device), host(master_addr)
     check_launch(world_size, device, master_addr, master_port)
     return run_ranks(fn, world_size, device=device_type(device), addr=master_addr, port=master_port, **kwargs)[0]
@@ -85,18 +112,19 @@ def _train_rank(**kw):
     return train(**kw)
 
 def preflight(args:dict)->dict:
-    "Resolve the model and validate the train type in this process, before any rank starts."
+    "Check the flags and resolve the model in this process, before any rank starts."
     from fsdp_qlora.hub import resolve_model
-    from fsdp_qlora.loading import get_train_type
-    get_train_type(args['train_type'])
+    from fsdp_qlora.train import check_args
+    check_args(args)
     return {**args, 'model_name': str(resolve_model(args['model_name']))}
 
 def summary(r:dict, output_dir)->str:
     "One line about a finished run, from rank 0's result of `train`."
     m, s = divmod(round(r['seconds']), 60)
-    peaks = ', '.join(fmt_bytes(p) for p in r.get('peak_rss_per_rank', [r['peak_rss']]))
+    peaks = lambda k: ', '.join(fmt_bytes(p) for p in r[k])
+    gpu = f", peak GPU memory per rank {peaks('cuda_peak_per_rank')}" if r.get('cuda_peak_per_rank') else ''
     return (f"done: {r['step']} steps in {m}m{s:02d}s, held-out loss {r['eval_loss']:.4f}, {r['tokens_per_s']:.0f} tokens/s, "
-            f"peak RSS per rank {peaks}; output in {output_dir}")
+            f"peak RSS per rank {peaks('peak_rss_per_rank')}{gpu}; output in {output_dir}")
 
 def main(argv:list|None=None):
     "Console script `fsdp-qlora-train`: parse flags, check them, run `train` on every rank, print a summary."

@@ -12,12 +12,13 @@ import importlib, pickle, cloudpickle
 import torch, torch.distributed as dist, torch.multiprocessing as mp
 
 # %% auto #0
-__all__ = ['BACKENDS', 'device_type', 'backend_for', 'rank', 'world_size', 'local_rank', 'is_main', 'local_device', 'rss',
-           'peak_rss', 'reset_peak', 'mem_stats', 'fmt_bytes', 'free_port', 'init_dist', 'close_dist', 'RankFailed',
-           'run_ranks', 'whoami', 'all_sum', 'flag_parser', 'parse_flags']
+__all__ = ['BACKENDS', 'DIST_TIMEOUT', 'device_type', 'backend_for', 'rank', 'world_size', 'local_rank', 'is_main', 'cuda_index',
+           'local_device', 'cpu_cores', 'cap_threads', 'rss', 'peak_rss', 'reset_peak', 'mem_stats', 'fmt_bytes',
+           'free_port', 'init_dist', 'close_dist', 'RankFailed', 'run_ranks', 'whoami', 'all_sum', 'flag_parser',
+           'parse_flags']
 
 # %% ../nbs/00_core.ipynb #b06fc95c
-BACKENDS = dict(cuda='nccl', cpu='gloo')  # the collective backend each device type needs
+BACKENDS = dict(cuda='cpu:gloo,cuda:nccl', cpu='gloo')  # the collective backend(s) each device type needs
 
 def device_type(
     requested:str|None=None, # 'cuda', 'cpu', or None for the best available
@@ -41,24 +42,42 @@ def _env_int(*names, default=0):
 
 def rank()->int:
     "Global rank of this process (0 when not distributed)."
-    return dist.get_rank() if dist.is_initialized() else _env_int('RANK', 'SLURM_PROCID')
+    return dist.get_rank() if dist.is_initialized() else _env_int('RANK')
 
 def world_size()->int:
     "Number of processes in the job (1 when not distributed)."
-    return dist.get_world_size() if dist.is_initialized() else _env_int('WORLD_SIZE', 'SLURM_NTASKS', default=1)
+    return dist.get_world_size() if dist.is_initialized() else _env_int('WORLD_SIZE', default=1)
 
 def local_rank()->int:
     "Rank of this process on its own machine, which picks its GPU."
-    return _env_int('LOCAL_RANK', 'SLURM_LOCALID')
+    return _env_int('LOCAL_RANK')
 
 def is_main()->bool:
     "True on the process that should log and save (global rank 0)."
     return rank() == 0
 
+def cuda_index(n:int|None=None)->int:
+    "This rank's GPU among the `n` it can see: its local rank, or 0 when it was given exactly one."
+    n = torch.cuda.device_count() if n is None else n
+    i = local_rank() if n > 1 else 0
+    if i >= n: raise RuntimeError(f"Local rank {i} has no GPU of its own: this process sees {n}; start at most {n} ranks per machine.")
+    return i
+
 def local_device(dev:str|None=None)->torch.device:
-    "The `torch.device` this process computes on: its own GPU by local rank, or the CPU."
+    "The `torch.device` this process computes on: its own GPU (see `cuda_index`), or the CPU."
     dt = device_type(dev)
-    return torch.device('cuda', local_rank()) if dt == 'cuda' else torch.device('cpu')
+    return torch.device('cuda', cuda_index()) if dt == 'cuda' else torch.device('cpu')
+
+def cpu_cores()->int:
+    "CPU cores this process may run on (its affinity mask: what a scheduler's cgroup allows)."
+    try: return len(os.sched_getaffinity(0))
+    except AttributeError: return os.cpu_count() or 1
+
+def cap_threads(local_world:int|None=None)->int:
+    "Give this rank its share of the machine's cores for torch's CPU threads: cores / ranks on this machine."
+    n = max(1, cpu_cores() // max(1, local_world or _env_int('LOCAL_WORLD_SIZE', default=1)))
+    torch.set_num_threads(n)
+    return n
 
 # %% ../nbs/00_core.ipynb #38a69ab8
 def _status_kb(key):
@@ -79,12 +98,12 @@ def reset_peak():
     "Restart the peak meters (RSS high-water mark, and CUDA peaks when on GPU) from the current usage."
     try: open('/proc/self/clear_refs', 'w').write('5')
     except OSError: pass
-    if torch.cuda.is_available(): torch.cuda.reset_peak_memory_stats()
+    if torch.cuda.is_initialized(): torch.cuda.reset_peak_memory_stats()  # never start CUDA for a CPU run
 
-def mem_stats(dev:str|None=None)->dict:
-    "Memory figures of this process in bytes: current and peak RSS, and CUDA peaks when on GPU."
+def mem_stats()->dict:
+    "Memory figures of this process in bytes: current and peak RSS, and CUDA's peaks when it has used CUDA."
     res = dict(rss=rss(), peak_rss=peak_rss())
-    if device_type(dev) == 'cuda':
+    if torch.cuda.is_initialized():
         res.update(cuda_max_allocated=torch.cuda.max_memory_allocated(), cuda_max_reserved=torch.cuda.max_memory_reserved())
     return res
 
@@ -95,24 +114,31 @@ def fmt_bytes(n:int)->str:
     return f'{n} B'
 
 # %% ../nbs/00_core.ipynb #bb5a8beb
+DIST_TIMEOUT = float(os.environ.get('FSDP_QLORA_DIST_TIMEOUT', 2*3600))  # seconds a collective waits for its peers
+
 def free_port()->int:
     "A TCP port on localhost that nothing listens on right now."
     with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
 
-def init_dist(dev:str|None=None, timeout:float=300):
-    "Join the process group announced by the environment (RANK, WORLD_SIZE, MASTER_ADDR/PORT), once."
+def init_dist(
+    dev:str|None=None, # device type: 'cuda', 'cpu', or None for the best available
+    timeout:float|None=None, # seconds a collective waits for its peers (default `DIST_TIMEOUT`)
+):
+    "Join the process group announced by the environment (RANK, WORLD_SIZE, MASTER_ADDR/PORT), once; cap CPU threads."
     if dist.is_initialized(): return
-    dt = device_type(dev)
-    if dt == 'cuda': torch.cuda.set_device(local_device(dt))
+    dt, kw = device_type(dev), {}
+    if dt == 'cuda': torch.cuda.set_device(kw.setdefault('device_id', local_device(dt)))
+    cap_threads()
     dist.init_process_group(backend_for(dt), rank=rank(), world_size=world_size(),
-                            timeout=datetime.timedelta(seconds=timeout))
+                            timeout=datetime.timedelta(seconds=timeout or DIST_TIMEOUT), **kw)
 
 def close_dist():
     "Leave the process group, if any."
     if dist.is_initialized(): dist.destroy_process_group()
 
+# %% ../nbs/00_core.ipynb #d0a3626d
 def _die_with_parent():
     "Ask Linux to SIGTERM this process when its parent dies (a killed launcher must not leave ranks behind)."
     try: ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -123,7 +149,6 @@ def _rank_main(i, payload, nprocs, addr, port, q, dev):
     fn, args, kwargs = cloudpickle.loads(payload)
     os.environ.update(RANK=str(i), LOCAL_RANK=str(i), WORLD_SIZE=str(nprocs), LOCAL_WORLD_SIZE=str(nprocs),
                       MASTER_ADDR=addr, MASTER_PORT=str(port))
-    if dev == 'cpu': torch.set_num_threads(max(1, (os.cpu_count() or 1)//nprocs))
     init_dist(dev)
     try: q.put((i, cloudpickle.dumps(fn(*args, **kwargs))))  # bytes: tensors travel by value, not as shared memory
     finally: close_dist()
@@ -149,8 +174,8 @@ def _root_cause(pc, i, tb):
 def run_ranks(
     fn, # function run on every rank, after the process group is up
     nprocs:int=2, # number of processes (world size)
-    *args, timeout:float=3600, # seconds before the launch is abandoned and its ranks terminated
-    device:str='cpu', # 'cpu' (gloo) or 'cuda' (nccl, one GPU per rank)
+    *args, timeout:float|None=None, # seconds before the launch is abandoned and its ranks terminated (None: no limit)
+    device:str='cpu', # 'cpu' (gloo) or 'cuda' (nccl + gloo, one GPU per rank)
     addr:str='127.0.0.1', port:int|None=None, # rendezvous address and port (None: a free port)
     **kwargs
 )->list:
@@ -165,7 +190,7 @@ def run_ranks(
     try:
         while not pc.join(timeout=0.2):  # drain results while waiting: a rank blocks on a full pipe otherwise
             while not q.empty(): i, b = q.get(); res[i] = cloudpickle.loads(b)
-            if time.time()-t0 > timeout:
+            if timeout is not None and time.time()-t0 > timeout:
                 for p in pc.processes: p.terminate()
                 raise RankFailed(f"ranks did not finish within {timeout}s.")
     except mp.ProcessRaisedException as e:
@@ -175,12 +200,13 @@ def run_ranks(
     while not q.empty(): i, b = q.get(); res[i] = cloudpickle.loads(b)
     return [res[i] for i in range(nprocs)]
 
+# %% ../nbs/00_core.ipynb #7f7c18a9
 def whoami()->dict:
     "This process's rank, world size, device and backend: what a rank sees after `init_dist`."
     return dict(rank=rank(), world=world_size(), device=str(local_device()), backend=dist.get_backend() if dist.is_initialized() else None)
 
 def all_sum(*xs)->float|list:
-    "Sum each of `xs` over all ranks in one all-reduce (float64): a number for one value, a list for several."
+    "Sum each of `xs` over all ranks in one all-reduce (float64, on the CPU): a number for one value, a list for several."
     t = torch.tensor([float(x) for x in xs], dtype=torch.float64)
     if dist.is_initialized(): dist.all_reduce(t)
     return t.item() if len(xs) == 1 else t.tolist()

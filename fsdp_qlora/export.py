@@ -72,10 +72,12 @@ BNB_4BIT = dict(load_in_4bit=True, bnb_4bit_quant_type='nf4', bnb_4bit_use_doubl
 def hf_model(
     path, # HF model directory or hub name
     quantized:bool=False, # 4-bit NF4 as QLoRA training (`BNB_4BIT`); else bf16
+    device=None, # where the model lives (default: the CPU)
 ):
     "The transformers model of `path`, in bf16 or quantized as training quantized it, in eval mode."
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
     q = dict(quantization_config=BitsAndBytesConfig(**BNB_4BIT)) if quantized else {}
+    if device is not None and torch.device(device).type != 'cpu': q['device_map'] = {'': torch.device(device)}
     m = AutoModelForCausalLM.from_pretrained(resolve_model(path), dtype=torch.bfloat16, **q)
     for l in m.modules():
         if isinstance(l, bnb.nn.Linear4bit): l.support_avx512bf16_for_cpu = False  # training's packed layout, never repacked
@@ -85,11 +87,12 @@ def peft_model(
     base, # HF model directory or hub name
     adapter_dir, # the adapter
     quantized:bool=True, # base in 4-bit (QLoRA) or bf16 (LoRA)
+    device=None, # where the model lives (default: the CPU)
 ):
     "peft's `PeftModel` of `adapter_dir` on `base`, in eval mode."
     from peft import PeftModel
     check_adapter(adapter_dir, base)
-    return PeftModel.from_pretrained(hf_model(base, quantized), str(adapter_dir)).eval()
+    return PeftModel.from_pretrained(hf_model(base, quantized, device), str(adapter_dir)).eval()
 
 # %% ../nbs/07_export.ipynb #53d5963e
 def adapter_key(

@@ -127,7 +127,7 @@ class Term:
     name:str; kind:str; f:Callable
 
 GiB = 2**30
-RUNTIME = dict(cpu=620e6, cuda=0.5*GiB)  # bytes of a rank before any model: measured RSS on CPU, a typical CUDA context
+RUNTIME = dict(cpu=620e6, cuda=1.0*GiB)  # bytes of a rank before any model: measured RSS on CPU; CUDA context + NCCL + cuBLAS workspaces
 SLACK = dict(cpu=0.25, cuda=0.1)  # allocator overhead as a share of the working set
 HOLES = 0.65  # glibc's resident freed holes in checkpointed multi-rank CPU runs, as a further share of the working set
 

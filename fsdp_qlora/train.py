@@ -22,10 +22,10 @@ from torch.distributed.tensor import DTensor
 from fastcore.script import call_parse, bool_arg
 from tqdm.auto import tqdm
 from . import core
-from .core import is_main, peak_rss, reset_peak, local_device, init_dist, all_sum
+from .core import is_main, peak_rss, reset_peak, local_device, init_dist, all_sum, device_type
 from .hub import resolve_model, DEFAULT_MODEL
 from .loading import build_model, load_weights, get_train_type, TRAIN_TYPES
-from .wrap import wrap_model, get_precision, get_strategy, train_context, grad_scaler, PRECISIONS, STRATEGIES
+from .wrap import wrap_model, get_precision, get_strategy, train_context, grad_scaler, param_device, check_gpu_precision, PRECISIONS, STRATEGIES
 from .data import build_dataset, make_dataloader, DEFAULT_DATASET
 
 # %% ../nbs/06_train.ipynb #a56f1a3f
@@ -78,7 +78,9 @@ def setup_model(
     "Build `train_type` on meta, wrap it with FSDP2 (when distributed), load this rank's weights."
     model = build_model(path, train_type, **(lora or {}), **get_precision(precision).build_kwargs())
     if distributed(): wrap_model(model, precision=precision, device=device, **(wrap or {}))
-    load_weights(model, path, seed=seed, device=local_device(device), low_memory=low_memory, progress=verbose)
+    offload = distributed() and (wrap or {}).get('use_cpu_offload', False)
+    load_weights(model, path, seed=seed, device=local_device(device), param_device=param_device(device, offload),
+                 low_memory=low_memory, progress=verbose)
     if getattr(model, 'config', None) is not None: model.config.use_cache = False
     return model
 
@@ -111,14 +113,14 @@ def train_step(
     "Forward and backward every micro-batch, clip, step the optimizer: loss, tokens and gradient norm."
     ntok = sum(int((b['labels'][:, 1:] != -100).sum()) for b in batches)
     gtok = max(1., all_sum(ntok))
-    scale, tot = core.world_size() / gtok, 0.
+    scale, tot, dev = core.world_size() / gtok, 0., local_device(device)
     for i, b in enumerate(batches):
         _sync(model, i == len(batches)-1)
-        b = {k: v.to(local_device(device)) for k, v in b.items()}
+        b = {k: v.to(dev, non_blocking=True) for k, v in b.items()}
         with (ctx() if ctx else torch.enable_grad()):
             loss, _ = token_loss(model, b)
         (scaler.scale(loss*scale) if scaler else loss*scale).backward()
-        tot += loss.item()
+        tot = tot + loss.detach().double()  # float64, as a Python float sum of each loss would be
     if scaler: scaler.unscale_(opt)
     gn = None
     if grad_norm is not None:
@@ -127,18 +129,19 @@ def train_step(
     if scaler: scaler.step(opt); scaler.update()
     else: opt.step()
     opt.zero_grad(set_to_none=True)
-    return dict(loss=all_sum(tot)/gtok, tokens=gtok, grad_norm=gn)
+    return dict(loss=all_sum(float(tot))/gtok, tokens=gtok, grad_norm=gn)
 
 @torch.no_grad()
-def evaluate(model, dl, device=None)->float:
-    "Mean loss per learned token over every batch of `dl` on all ranks."
+def evaluate(model, dl, device=None, ctx=None)->float:
+    "Mean loss per learned token over every batch of `dl` on all ranks, in the training context `ctx()` (autocast)."
     was = model.training; model.eval()
-    tot, n = 0., 0
+    tot, n, dev = 0., 0, local_device(device)
     for b in dl:
-        loss, k = token_loss(model, {k: v.to(local_device(device)) for k, v in b.items()})
-        tot += loss.item(); n += k
+        with (ctx() if ctx else torch.no_grad()):
+            loss, k = token_loss(model, {k: v.to(dev, non_blocking=True) for k, v in b.items()})
+        tot = tot + loss.double(); n += k
     model.train(was)
-    tot, n = all_sum(tot, n)
+    tot, n = all_sum(float(tot), n)
     return tot/max(1., n)
 
 # %% ../nbs/06_train.ipynb #0c2edd2d
@@ -182,8 +185,16 @@ def per_rank(x)->list:
     xs = [None]*core.world_size(); dist.all_gather_object(xs, x)
     return xs
 
-def rng_state()->dict: return dict(torch=torch.get_rng_state(), python=random.getstate())
-def set_rng_state(s:dict): torch.set_rng_state(s['torch']); random.setstate(s['python'])
+def rng_state()->dict:
+    "This process's random-number state: torch's CPU generator, Python's, and the current GPU's when CUDA is in use."
+    s = dict(torch=torch.get_rng_state(), python=random.getstate())
+    if torch.cuda.is_initialized(): s['cuda'] = torch.cuda.get_rng_state()
+    return s
+
+def set_rng_state(s:dict):
+    "Restore a `rng_state` (its CUDA part when there is a GPU to restore it on)."
+    torch.set_rng_state(s['torch']); random.setstate(s['python'])
+    if 'cuda' in s and torch.cuda.is_available(): torch.cuda.set_rng_state(s['cuda'])
 
 def save_checkpoint(
     ckpt_dir, # the output's `checkpoints` directory
@@ -223,7 +234,7 @@ def load_checkpoint(path, model, opt, sched)->dict:
     state = json.loads((path/'train_state.json').read_text())
     sched.load_state_dict(state.pop('sched'))
     rng = path/f'rng_{core.rank()}.pt'
-    if rng.exists(): set_rng_state(torch.load(rng, weights_only=False))
+    if rng.exists(): set_rng_state(torch.load(rng, weights_only=True))
     return state
 
 # %% ../nbs/06_train.ipynb #c82af52c
@@ -271,7 +282,7 @@ def _loader(run, epoch, start, split='train'):
     c = run.cfg
     ds = run.train_ds if split == 'train' else run.eval_ds[:c['eval_samples'] or None]
     dl = make_dataloader(ds, run.tok, c['batch_size'], c['context_length'], seed=c['seed'], epoch=epoch,
-                         start_step=start, shuffle=split == 'train')
+                         start_step=start, shuffle=split == 'train', pin_memory=device_type(c['device']) == 'cuda')
     dl.generator = torch.Generator()  # else each `iter(dl)` draws from the global RNG, and a resumed run's dropout would differ
     return dl
 
@@ -286,7 +297,7 @@ def fit(run:Run, log:Logger)->dict:
     eval_dl = _loader(run, 0, 0, 'eval')
     bar = tqdm(total=total, initial=st['step'], disable=not (is_main() and c['log_to'] == 'tqdm'), desc='train')
     run.model.train()
-    if st['step'] == 0 and c['eval_steps'] > 0: log(step=0, eval_loss=evaluate(run.model, eval_dl, c['device']))
+    if st['step'] == 0 and c['eval_steps'] > 0: log(step=0, eval_loss=evaluate(run.model, eval_dl, c['device'], ctx))
     while st['step'] < total and st['epoch'] < c['num_epochs']:
         it = iter(_loader(run, st['epoch'], st['estep']*ga))
         while st['estep'] < spe and st['step'] < total:
@@ -298,12 +309,12 @@ def fit(run:Run, log:Logger)->dict:
                        tokens_per_s=r['tokens']/(time.perf_counter()-t0))
             log(**row); bar.update(1); bar.set_postfix(loss=f"{r['loss']:.3f}", lr=f'{lr:.2e}', tok_s=f"{row['tokens_per_s']:.0f}")
             if c['eval_steps'] > 0 and st['step'] % c['eval_steps'] == 0 and st['step'] < total:
-                log(step=st['step'], eval_loss=evaluate(run.model, eval_dl, c['device']))
+                log(step=st['step'], eval_loss=evaluate(run.model, eval_dl, c['device'], ctx))
             if c['save_steps'] > 0 and st['step'] % c['save_steps'] == 0:
                 save_checkpoint(Path(c['output_dir'])/'checkpoints', run.model, run.opt, run.sched, st)
         if st['estep'] >= spe: st['epoch'] += 1; st['estep'] = 0
     bar.close()
-    ev = evaluate(run.model, eval_dl, c['device'])
+    ev = evaluate(run.model, eval_dl, c['device'], ctx)
     log(step=st['step'], eval_loss=ev)
     return dict(step=st['step'], eval_loss=ev)
 
@@ -315,6 +326,9 @@ def check_args(c:dict):
     if c['log_to'] not in ('tqdm', 'wandb', 'stdout'): raise ValueError(f"Unknown --log_to {c['log_to']!r}: choose one of tqdm, wandb, stdout.")
     for k in ('batch_size', 'context_length', 'gradient_accumulation_steps', 'num_epochs'):
         if c[k] < 1: raise ValueError(f"--{k} must be at least 1, got {c[k]}.")
+    if device_type(c['device']) == 'cuda': check_gpu_precision(c['precision'])
+    try: Path(c['output_dir']).mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise ValueError(f"--output_dir {c['output_dir']} cannot be created ({e.strerror}); pass a directory you can write to.") from None
     if c['resume_from'] not in ('', 'latest') and not Path(c['resume_from']).is_dir():
         raise FileNotFoundError(f"--resume_from {c['resume_from']} is not a directory: pass a checkpoints/step_N directory or 'latest'.")
 
@@ -351,6 +365,11 @@ def setup(c:dict)->Run:
     return run
 
 # %% ../nbs/06_train.ipynb #ad410808
+def _gpu_peaks(prefix='load_')->dict:
+    "This rank's CUDA peaks (allocated by tensors, reserved by the caching allocator) since the last `reset_peak`, if it uses CUDA."
+    if not torch.cuda.is_initialized(): return {}
+    return {prefix+'cuda_peak': torch.cuda.max_memory_allocated(), prefix+'cuda_reserved': torch.cuda.max_memory_reserved()}
+
 @call_parse
 def train(
     model_name:str=DEFAULT_MODEL, # HF model directory or hub name
@@ -405,7 +424,7 @@ def train(
     check_args(c); _check_world(world_size)
     t0 = time.perf_counter(); reset_peak()
     run = setup(c)
-    load = dict(load_seconds=time.perf_counter()-t0, load_peak_rss=peak_rss()); reset_peak()
+    load = dict(load_seconds=time.perf_counter()-t0, load_peak_rss=peak_rss(), **_gpu_peaks()); reset_peak()
     if verbose and is_main(): print(json.dumps(c, indent=1))
     log = Logger(output_dir, log_to, c, append=bool(resume_from) and run.state['step'] > 0)
     try: res = fit(run, log)
@@ -414,8 +433,9 @@ def train(
     rows = read_metrics(output_dir) if is_main() else []
     tps = [r['tokens_per_s'] for r in rows if 'tokens_per_s' in r]
     peak = max(peak_rss(), load['load_peak_rss'])
+    gpu = {f'{k}_per_rank': per_rank(max(v, load.get(f'load_{k}', 0))) for k, v in _gpu_peaks('').items()}
     return dict(res, tokens_per_s=sum(tps)/max(1, len(tps)), **load, train_peak_rss=peak_rss(), peak_rss=peak,
-                peak_rss_per_rank=per_rank(peak), seconds=time.perf_counter()-t0, rank=core.rank())
+                peak_rss_per_rank=per_rank(peak), **gpu, seconds=time.perf_counter()-t0, rank=core.rank())
 
 # %% ../nbs/06_train.ipynb #023957b6
 def train_parser(prog:str='fsdp-qlora-train'):

@@ -20,8 +20,9 @@ from .quant import check_quant_storage, _state_tensors
 
 # %% auto #0
 __all__ = ['STRATEGIES', 'PRECISIONS', 'layer_classes', 'decoder_layers', 'is_tied', 'Strategy', 'get_strategy', 'mesh_shape',
-           'dp_mesh', 'Precision', 'get_precision', 'fsdp_units', 'check_precision', 'grad_scaler', 'checkpoint_layer',
-           'train_context', 'wrap_model', 'state_bytes', 'quant_state_bytes', 'linear_numels']
+           'dp_mesh', 'Precision', 'get_precision', 'check_gpu_precision', 'fsdp_units', 'check_precision',
+           'grad_scaler', 'checkpoint_layer', 'train_context', 'param_device', 'placement', 'wrap_model', 'state_bytes',
+           'quant_state_bytes', 'linear_numels']
 
 # %% ../nbs/04_wrap.ipynb #42eb778f
 def layer_classes(
@@ -108,6 +109,19 @@ def get_precision(name:str)->Precision:
     if name not in PRECISIONS: raise ValueError(f"Unknown --precision {name!r}: choose one of {', '.join(PRECISIONS)}.")
     return PRECISIONS[name]
 
+# %% ../nbs/04_wrap.ipynb #8a8937d2
+def check_gpu_precision(
+    precision:str='bf16', # a key of `PRECISIONS`
+    capability:tuple|None=None, # the GPU's compute capability (default: this rank's GPU's)
+):
+    "Refuse a precision that computes in bf16 on a GPU older than Ampere (compute capability 8.0), naming the one to use."
+    pr = get_precision(precision)
+    if torch.bfloat16 not in (pr.dtype, pr.compute): return
+    cap = tuple(capability or torch.cuda.get_device_capability())
+    if cap < (8, 0):
+        raise ValueError(f"--precision {precision} computes in bf16, which this GPU (compute capability {cap[0]}.{cap[1]}) "
+                         "does not support; use --precision fp16_autocast (or fp32).")
+
 # %% ../nbs/04_wrap.ipynb #b2eee8cf
 def fsdp_units(model:nn.Module, layer_cls:tuple|None=None)->dict:
     "The parameters of each FSDP unit `wrap_model` makes: one per decoder layer, and the rest (the root's)."
@@ -166,6 +180,27 @@ def train_context(
     if pr.autocast: ctx.enter_context(torch.autocast(dt, dtype=pr.compute))
     if use_activation_cpu_offload: ctx.enter_context(torch.autograd.graph.save_on_cpu(pin_memory=dt == 'cuda'))
     return ctx
+
+# %% ../nbs/04_wrap.ipynb #13dd6327
+def param_device(
+    device=None, # the compute device (default: this rank's)
+    use_cpu_offload:bool=False, # FSDP2 `CPUOffloadPolicy`: sharded parameters live in CPU memory
+)->torch.device:
+    "Where sharded parameters are materialized: CPU memory when offloaded, else the compute device."
+    return torch.device('cpu') if use_cpu_offload else _device(device)
+
+def placement(model:nn.Module)->dict:
+    "How many of this rank's parameters (local shards), buffers and quant-state tensors live on each device, pinned or not."
+    res = {}
+    def add(kind, t):
+        k = f"{kind} {t.device.type}" + (' pinned' if t.device.type == 'cpu' and torch.cuda.is_available() and t.is_pinned() else '')
+        res[k] = res.get(k, 0) + 1
+    for p in model.parameters(): add('param', p.to_local() if hasattr(p, 'to_local') else p)
+    for b in model.buffers(): add('buffer', b)
+    for m in model.modules():
+        if isinstance(m, Linear4bit):
+            for t in _state_tensors(getattr(m, 'quant_state', None)): add('quant state', t)
+    return res
 
 # %% ../nbs/04_wrap.ipynb #e019d678
 def _cast_buffers(model, dtype):
