@@ -112,11 +112,14 @@ def _train_rank(**kw):
     return train(**kw)
 
 def preflight(args:dict)->dict:
-    "Check the flags and resolve the model in this process, before any rank starts."
+    "Check the flags, resolve the model and check its files' headers in this process, before any rank starts."
     from fsdp_qlora.hub import resolve_model
+    from fsdp_qlora.loading import SafeReader
     from fsdp_qlora.train import check_args
     check_args(args)
-    return {**args, 'model_name': str(resolve_model(args['model_name']))}
+    path = resolve_model(args['model_name'])
+    SafeReader(path)  # a truncated or inconsistent checkpoint is refused here, in one sentence
+    return {**args, 'model_name': str(path)}
 
 def summary(r:dict, output_dir)->str:
     "One line about a finished run, from rank 0's result of `train`."
@@ -128,7 +131,7 @@ def summary(r:dict, output_dir)->str:
 
 def main(argv:list|None=None):
     "Console script `fsdp-qlora-train`: parse flags, check them, run `train` on every rank, print a summary."
-    from fsdp_qlora.train import train_parser, parse_train_args, show_plan
+    from fsdp_qlora.train import train_parser, parse_train_args, show_plan, Preempted
     args = parse_train_args(argv)
     try:
         if args.get('plan'): show_plan(args); return  # a dry run: print the plan, start nothing
@@ -137,7 +140,9 @@ def main(argv:list|None=None):
         port = None if port in (None, '', train_parser().get_default('master_port')) else int(port)  # default: a free port
         r = launch(partial(_train_rank, **args), ws if ws and ws > 0 else None, None if dev in (None, '', 'auto') else dev,
                    args.get('master_addr'), port)
-    except (UsageError, RankFailed, FileNotFoundError, ValueError, NotImplementedError, RuntimeError) as e:
+    except (UsageError, RankFailed, FileNotFoundError, ValueError, NotImplementedError, RuntimeError, ArithmeticError) as e:
+        if isinstance(e, Preempted) or 'Preempted: ' in str(e):  # stopped by SIGTERM, with a checkpoint: 143 says why it ended
+            print(f"fsdp-qlora-train: {str(e).split('Preempted: ', 1)[-1]}", file=sys.stderr); sys.exit(143)
         print(f"fsdp-qlora-train: error: {e}", file=sys.stderr)
         sys.exit(1)
     if r and r.get('rank', 0) == 0: print(summary(r, args['output_dir']), flush=True)

@@ -6,7 +6,7 @@ Docs: https://fsdp-qlora.github.io/fsdp_qlora/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #4aa77c4c
 from __future__ import annotations
-import os, re, time, socket, signal, ctypes, resource, datetime
+import os, re, time, socket, signal, ctypes, resource, datetime, threading
 from contextlib import closing
 import importlib, pickle, cloudpickle
 import torch, torch.distributed as dist, torch.multiprocessing as mp
@@ -140,8 +140,8 @@ def close_dist():
 
 # %% ../nbs/00_core.ipynb #d0a3626d
 def _die_with_parent():
-    "Ask Linux to SIGTERM this process when its parent dies (a killed launcher must not leave ranks behind)."
-    try: ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    "Ask Linux to SIGKILL this process when its parent dies (a killed launcher must not leave ranks behind)."
+    try: ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError): pass
 
 def _rank_main(i, payload, nprocs, addr, port, q, dev):
@@ -187,6 +187,10 @@ def run_ranks(
     pc = mp.start_processes(entry, args=(payload, nprocs, addr, port or free_port(), q, device), nprocs=nprocs,
                             join=False, start_method='spawn')
     res, t0 = {}, time.time()
+    def forward(sig, frame):  # a SIGTERM to the launcher (scheduler, kill) goes to every rank, which may checkpoint first
+        for p in pc.processes:
+            if p.is_alive(): os.kill(p.pid, sig)
+    old = signal.signal(signal.SIGTERM, forward) if threading.current_thread() is threading.main_thread() else None
     try:
         while not pc.join(timeout=0.2):  # drain results while waiting: a rank blocks on a full pipe otherwise
             while not q.empty(): i, b = q.get(); res[i] = cloudpickle.loads(b)
@@ -195,8 +199,11 @@ def run_ranks(
                 raise RankFailed(f"ranks did not finish within {timeout}s.")
     except mp.ProcessRaisedException as e:
         i, tb = _root_cause(pc, e.error_index, str(e))
-        raise RankFailed(f"rank {i} failed: {tb.strip().splitlines()[-1]}", tb) from None
+        last = re.sub(r'^[\w.]+\.(\w+): ', r'\1: ', tb.strip().splitlines()[-1])  # `pkg.mod.Error: ...` -> `Error: ...`
+        raise RankFailed(f"rank {i} failed: {last}", tb) from None
     except mp.ProcessExitedException as e: raise RankFailed(f"rank {e.error_index} died (exit code {e.exit_code}).") from None
+    finally:
+        if old is not None: signal.signal(signal.SIGTERM, old)
     while not q.empty(): i, b = q.get(); res[i] = cloudpickle.loads(b)
     return [res[i] for i in range(nprocs)]
 

@@ -20,10 +20,10 @@ from . import core
 
 # %% auto #0
 __all__ = ['SCHEMAS', 'ALPACA_COLS', 'PHRASES', 'SPLITS', 'FILE_KINDS', 'DATASETS', 'DEFAULT_DATASET', 'ALPACA', 'TEMPLATES',
-           'from_alpaca', 'from_qna', 'from_dialogue', 'to_alpaca', 'doc_sections', 'split_text', 'pydoc_rows',
-           'holdout', 'hub_reachable', 'Hub', 'read_file', 'dummy_rows', 'load_rows', 'alpaca_prompt', 'chat_prompt',
-           'Template', 'pick_template', 'example', 'tokenize_rows', 'show_masked', 'pack', 'collate', 'DistSampler',
-           'build_dataset', 'make_dataloader']
+           'from_alpaca', 'from_qna', 'from_dialogue', 'parse_columns', 'to_alpaca', 'doc_sections', 'split_text',
+           'pydoc_rows', 'holdout', 'hub_reachable', 'Hub', 'read_file', 'dummy_rows', 'load_rows', 'alpaca_prompt',
+           'chat_prompt', 'Template', 'pick_template', 'example', 'tokenize_rows', 'show_masked', 'pack', 'collate',
+           'DistSampler', 'build_dataset', 'make_dataloader']
 
 # %% ../nbs/05_data.ipynb #deb25bab
 def _s(v)->str: return '' if v is None else str(v)
@@ -49,14 +49,36 @@ ALPACA_COLS = ['instruction', 'input', 'output']
 
 def _expected(): return '; '.join(' + '.join(cols) for cols, _ in SCHEMAS.values())
 
+def parse_columns(spec:str|dict|None)->dict:
+    "A column mapping from `'old=new,old2=new2'` (the trainer's `--dataset_columns`), or {}."
+    if not spec: return {}
+    if isinstance(spec, dict): return dict(spec)
+    pairs = [p.split('=') for p in spec.split(',') if p.strip()]
+    if any(len(p) != 2 or not all(x.strip() for x in p) for p in pairs):
+        raise ValueError(f"--dataset_columns {spec!r} is not a list of old=new pairs, e.g. question=instruction,answer=output.")
+    return {a.strip(): b.strip() for a, b in pairs}
+
+def _check_rows(ds, need, source, n=100):
+    for i, r in enumerate(ds.select(range(min(n, len(ds))))):
+        for c in need:
+            if r[c] is None or not str(r[c]).strip():
+                raise ValueError(f"Row {i} of {source} has an empty {c!r}: every row needs {' + '.join(need)}; fix the data or --dataset_columns.")
+
 def to_alpaca(
     ds:datasets.Dataset, # rows in any shape of `SCHEMAS`
     source:str, # where they came from, for error messages
+    columns:dict|None=None, # rename columns first: {name in the data: name in a schema}
 )->datasets.Dataset:
-    "`ds` as alpaca rows (`instruction`, `input`, `output`, and `group` if it had one)."
+    "`ds` as alpaca rows (`instruction`, `input`, `output`, and `group` if it had one), its first rows checked."
+    if columns:
+        if lost := [c for c in columns if c not in ds.column_names]:
+            raise ValueError(f"--dataset_columns names {lost}, which {source} does not have: its columns are {ds.column_names}.")
+        ds = ds.rename_columns(columns)
     cols = ds.column_names
+    if not len(ds): raise ValueError(f"{source} has no rows.")
     for name, (need, conv) in SCHEMAS.items():
         if set(need) <= set(cols):
+            _check_rows(ds, need, source)
             keep = ALPACA_COLS + (['group'] if 'group' in cols else [])
             feats = datasets.Features({c: datasets.Value('string') for c in keep})  # a csv's '7' stays text
             return ds.map(conv, remove_columns=[c for c in cols if c != 'group'], features=feats, load_from_cache_file=False)
@@ -164,7 +186,10 @@ class Hub:
 # %% ../nbs/05_data.ipynb #06ef66a9
 FILE_KINDS = {'.json': 'json', '.jsonl': 'json', '.csv': 'csv', '.parquet': 'parquet'}
 
-def read_file(path)->datasets.Dataset:
+def read_file(
+    path, # a .json, .jsonl, .csv or .parquet file
+    columns:dict|None=None, # rename its columns first (see `to_alpaca`)
+)->datasets.Dataset:
     "Alpaca rows from a local .json, .jsonl, .csv or .parquet file."
     path = Path(path).expanduser()
     if not path.is_file(): raise FileNotFoundError(f"No dataset file at {path}.")
@@ -174,7 +199,7 @@ def read_file(path)->datasets.Dataset:
     except Exception as e:
         raise ValueError(f"Could not read {path} as {kind} ({type(e).__name__}): it should hold rows with one of these "
                          f"column sets: {_expected()}.") from None
-    return to_alpaca(ds, str(path))
+    return to_alpaca(ds, str(path), columns)
 
 # %% ../nbs/05_data.ipynb #d2a2bf59
 def dummy_rows(samples:int=512, seed:int=42, context_length:int=512, vocab_size:int=32000, **kwargs)->datasets.Dataset:
@@ -200,10 +225,14 @@ def load_rows(
     seed:int=42, # seed of the loaders that shuffle or draw
     context_length:int=512, # length of `dummy` rows
     vocab_size:int=32000, # token ids of `dummy` rows stay below this
+    columns:dict|str|None=None, # a file's column mapping, e.g. 'question=instruction,answer=output' (see `to_alpaca`)
 )->datasets.Dataset:
     "The rows of dataset `name`: alpaca rows, or token rows for `dummy`."
-    if name in DATASETS: return DATASETS[name](samples=samples, seed=seed, context_length=context_length, vocab_size=vocab_size)
-    if Path(name).suffix.lower() in FILE_KINDS or Path(name).expanduser().exists(): return read_file(name)
+    columns = parse_columns(columns)
+    if name in DATASETS:
+        if columns: raise ValueError(f"--dataset_columns maps a dataset file's columns; the built-in {name!r} needs none.")
+        return DATASETS[name](samples=samples, seed=seed, context_length=context_length, vocab_size=vocab_size)
+    if Path(name).suffix.lower() in FILE_KINDS or Path(name).expanduser().exists(): return read_file(name, columns)
     raise ValueError(f"Unknown dataset {name!r}: choose one of {list(DATASETS)} or give a .json/.jsonl/.csv/.parquet file.")
 
 # %% ../nbs/05_data.ipynb #19ac38d6
@@ -346,9 +375,10 @@ def build_dataset(
     samples:int=512, # rows kept by the loaders that sample (`alpaca_sample`, `orca_math`, `dummy`)
     seed:int=42, # seed of the loaders that shuffle or draw
     eval_frac:float=0.1, # share held out for 'eval' (0: train on everything)
+    columns:dict|str|None=None, # a file's column mapping (see `load_rows`)
 )->list:
     "Tokenized examples of dataset `name`'s `split`, ready for `make_dataloader`."
-    rows = load_rows(name, samples=samples, seed=seed, context_length=context_length, vocab_size=len(tok))
+    rows = load_rows(name, samples=samples, seed=seed, context_length=context_length, vocab_size=len(tok), columns=columns)
     rows = holdout(rows, split, eval_frac)
     if 'input_ids' in rows.column_names: items = [dict(input_ids=r['input_ids'], labels=r['labels']) for r in rows]
     else: items = tokenize_rows(rows, tok, context_length, template, train_on_inputs)
@@ -367,6 +397,7 @@ def make_dataloader(
     shuffle:bool=True, # shuffle each epoch
     pad_to_length:bool=False, # pad every batch to `context_length` instead of its longest row
     num_workers:int=0, # DataLoader worker processes
+    pin_memory:bool=False, # page-locked batches, for fast asynchronous copies to a GPU
 )->DataLoader:
     "A `DataLoader` over this rank's part of `ds`, padded by `collate`, starting at batch `start_step` of `epoch`."
     rank, world = ifnone(rank, core.rank()), ifnone(world, core.world_size())
@@ -374,4 +405,4 @@ def make_dataloader(
     sampler.set_epoch(epoch, start_step*batch_size)
     pad_id = ifnone(tok.pad_token_id, tok.eos_token_id)
     fn = partial(collate, pad_id=pad_id, pad_to=context_length if pad_to_length else None)
-    return DataLoader(ds, batch_size=batch_size, sampler=sampler, collate_fn=fn, num_workers=num_workers)
+    return DataLoader(ds, batch_size=batch_size, sampler=sampler, collate_fn=fn, num_workers=num_workers, pin_memory=pin_memory)

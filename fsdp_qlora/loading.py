@@ -6,7 +6,7 @@ Docs: https://fsdp-qlora.github.io/fsdp_qlora/loading.html.md"""
 
 # %% ../nbs/03_loading.ipynb #66509c75
 from __future__ import annotations
-import json, math, struct, zlib, functools
+import re, json, math, struct, zlib, functools
 from dataclasses import dataclass
 from pathlib import Path
 import torch, torch.nn as nn
@@ -22,8 +22,8 @@ from .lora import apply_lora, lora_targets
 # %% auto #0
 __all__ = ['TRAIN_TYPES', 'ST_DTYPES', 'MMAP_THRESHOLD_MAX', 'TrainType', 'get_train_type', 'packed_shape', 'pack_meta',
            'build_model', 'SafeReader', 'ckpt_key', 'local_part', 'local_rows', 'quant_state_of', 'quantize_slice',
-           'init_adapter', 'malloc_eager', 'malloc_trim', 'load_weights', 'weight_bytes', 'shard_and_load',
-           'load_target', 'write_random_llama']
+           'init_adapter', 'malloc_eager', 'malloc_trim', 'check_fit', 'check_finite', 'materialize', 'load_weights',
+           'weight_bytes', 'shard_and_load', 'load_target', 'write_random_llama']
 
 # %% ../nbs/03_loading.ipynb #5b07fb8e
 @dataclass(frozen=True)
@@ -99,19 +99,41 @@ def build_model(
 ST_DTYPES = dict(BF16=torch.bfloat16, F16=torch.float16, F32=torch.float32, F64=torch.float64, I64=torch.int64,
                  I32=torch.int32, I16=torch.int16, I8=torch.int8, U8=torch.uint8, BOOL=torch.bool)
 
+def _header(fn:Path)->dict:
+    "Tensor name -> (absolute byte offset, header entry) of safetensors file `fn`, every byte range checked against the file."
+    size = fn.stat().st_size
+    with open(fn, 'rb') as f:
+        head = f.read(8)
+        n = struct.unpack('<Q', head)[0] if len(head) == 8 else -1
+        if not 0 < n <= size - 8: raise ValueError(f"{fn} is not a safetensors file (a {size}-byte file whose header length reads {n}): download it again.")
+        try: hdr = json.loads(f.read(n))
+        except ValueError: raise ValueError(f"{fn} has an unreadable header: the file is corrupt; download it again.") from None
+    out = {}
+    for k, v in hdr.items():
+        if k == '__metadata__': continue
+        (a, b), dt = v['data_offsets'], ST_DTYPES.get(v['dtype'])
+        if dt is None: raise ValueError(f"Tensor {k} in {fn} has dtype {v['dtype']}, which we cannot read: use one of {', '.join(ST_DTYPES)}.")
+        if b - a != math.prod(v['shape'])*dt.itemsize or a < 0:
+            raise ValueError(f"Tensor {k} in {fn} claims bytes {a}..{b} for a {v['dtype']} tensor of shape {v['shape']}: the header is corrupt.")
+        if 8 + n + b > size:
+            raise ValueError(f"{fn} is shorter than its header says: tensor {k} needs bytes up to {8+n+b:,}, the file has {size:,} "
+                             "(a truncated download or copy?); download it again.")
+        out[k] = (8 + n + a, v)
+    return out
+
 class SafeReader:
     "Read tensors one at a time from an HF model directory's safetensors file(s), without memory-mapping them."
     def __init__(self, path):
         path = Path(path)
         idx = path/'model.safetensors.index.json'
-        files = sorted(set(json.loads(idx.read_text())['weight_map'].values())) if idx.exists() else ['model.safetensors']
+        wmap = json.loads(idx.read_text())['weight_map'] if idx.exists() else {}
         self.entries = {}
-        for fn in files:
-            with open(path/fn, 'rb') as f:
-                n = struct.unpack('<Q', f.read(8))[0]
-                hdr = json.loads(f.read(n))
-            for k, v in hdr.items():
-                if k != '__metadata__': self.entries[k] = (path/fn, 8+n+v['data_offsets'][0], v)
+        for fn in sorted(set(wmap.values())) if wmap else ['model.safetensors']:
+            for k, (off, v) in _header(path/fn).items():
+                if k in self.entries: raise ValueError(f"Tensor {k} is stored twice, in {self.entries[k][0].name} and {fn}: the checkpoint is inconsistent.")
+                self.entries[k] = (path/fn, off, v)
+        if lost := [k for k in wmap if k not in self.entries]:
+            raise ValueError(f"{idx} lists {len(lost)} tensors its files do not hold (e.g. {lost[0]} in {wmap[lost[0]]}): the checkpoint is incomplete; download it again.")
 
     def keys(self)->list: return list(self.entries)
     def __len__(self): return len(self.entries)
@@ -230,6 +252,7 @@ def init_adapter(name:str, p:torch.Tensor, seed:int=42, magnitudes:dict|None=Non
     else: raise ValueError(f"Parameter {name} is neither in the checkpoint nor an adapter weight; is this the right model directory?")
     _put(p, full.to(p.dtype))
 
+# %% ../nbs/03_loading.ipynb #7278a785
 @functools.cache  # `find_library` runs `ldconfig -p` in a subprocess: once per process is enough
 def _libc():
     import ctypes, ctypes.util
@@ -246,6 +269,43 @@ def malloc_trim():
     "Hand glibc's free heap memory back to the OS now."
     if (lc := _libc()) is not None and hasattr(lc, 'malloc_trim'): lc.malloc_trim(0)
 
+# %% ../nbs/03_loading.ipynb #07ef240c
+def _is_adapter(name:str)->bool: return 'lora_' in name
+
+def check_fit(
+    model:nn.Module, # a `build_model` skeleton
+    rd:SafeReader, # the checkpoint
+    path, # its directory, for the message
+)->dict:
+    "Checkpoint key -> (parameter name, parameter) of every tensor to load, after refusing a checkpoint that does not fit `model`."
+    owners = {ckpt_key(n): (n, p) for n, p in model.named_parameters(remove_duplicate=True)}
+    mods, cfg = dict(model.named_modules()), getattr(model, 'config', None)
+    ignore = [re.compile(r) for r in (getattr(model, '_keys_to_ignore_on_load_unexpected', None) or [])]
+    if getattr(cfg, 'tie_word_embeddings', False): ignore.append(re.compile(r'^lm_head\.weight$'))
+    extra = [k for k in rd.keys() if k not in owners and not any(r.search(k) for r in ignore)]
+    missing = [n for k, (n, _) in owners.items() if k not in rd.entries and not _is_adapter(n)]
+    wrong = []
+    for k in rd.keys():
+        if k not in owners: continue
+        n, p = owners[k]
+        mod, dt = mods[n.rpartition('.')[0]], rd.entries[k][2]['dtype']
+        is4 = isinstance(mod, Linear4bit) and n.endswith('weight')
+        want = [mod.out_features, mod.in_features] if is4 else list(p.shape)
+        if rd.shape(k) != want or ST_DTYPES[dt].is_floating_point != (is4 or p.dtype.is_floating_point):
+            wrong.append(f"{k} is {dt} {rd.shape(k)}, the model's {want}")
+    probs = [f"{len(v)} {what} (e.g. {'; '.join(v[:3])})" for what, v in (
+        ('checkpoint tensors have no place in the model', extra), ('parameters have no tensor in the checkpoint', missing),
+        ('tensors do not match their parameter', wrong)) if v]
+    if probs: raise ValueError(f"The checkpoint in {path} does not fit the model its config.json describes: {'; '.join(probs)}. Is this the right model directory?")
+    return {k: owners[k] for k in rd.keys() if k in owners}
+
+def check_finite(k:str, t:torch.Tensor, where):
+    "Refuse checkpoint tensor `k` if it holds NaN or infinite values (checked 1M values at a time, so no copy of `t` is made)."
+    if not t.is_floating_point(): return
+    if not all(torch.isfinite(c).all() for c in t.reshape(-1).split(1 << 20)):
+        raise ValueError(f"Checkpoint tensor {k} in {where} holds NaN or infinite values: the file is corrupt, or the model had diverged when it was saved.")
+
+# %% ../nbs/03_loading.ipynb #faca460e
 def _tied_slots(model):
     slots = {}
     for m in model.modules():
@@ -253,47 +313,59 @@ def _tied_slots(model):
             if p is not None: slots.setdefault(id(p), []).append((m, a))
     return [v for v in slots.values() if len(v) > 1]
 
-def load_weights(
-    model:nn.Module, # a `build_model` skeleton, sharded with `fully_shard` or not
-    path, # the HF model directory it was built from
-    seed:int=42, # seeds the adapters' initial values
-    device='cpu', # where parameters live
-    low_memory:bool=True, # stream one tensor at a time; False reads the whole checkpoint first (the anchor's simple way)
-    progress:bool=True, # show a progress bar on rank 0
+def materialize(
+    model:nn.Module, # a skeleton on meta, sharded or not
+    device='cpu', # the compute device: buffers go here
+    param_device=None, # where parameters are allocated (default `device`)
 )->nn.Module:
-    "Materialize `model`'s parameters on `device` from the checkpoint at `path`, this rank's shard only."
-    bufs = {n: b.clone() for n, b in model.named_buffers()}
+    "Allocate `model`'s (local shards of) parameters, uninitialised, keeping its buffers and tied weights."
+    bufs = {(mn, k): b.clone() for mn, m in model.named_modules() for k, b in m._buffers.items() if b is not None}
     tied = _tied_slots(model)
-    model.to_empty(device=device)
+    model.to_empty(device=param_device or device)
     for slots in tied:  # `to_empty` makes a new tensor per module for plain parameters: tie them again
         p = getattr(*slots[0])
         for m, a in slots[1:]:
             if getattr(m, a) is not p: setattr(m, a, p)
-    with torch.no_grad():
-        for n, b in model.named_buffers(): b.copy_(bufs[n])
-    owners = {ckpt_key(n): (n, p) for n, p in model.named_parameters(remove_duplicate=True)}
-    mods = dict(model.named_modules())
+    for mn, m in model.named_modules():  # buffers are not FSDP's: they live where the compute is, even when parameters are offloaded
+        for k in m._buffers:
+            if (mn, k) in bufs: m._buffers[k] = bufs[(mn, k)].to(device)
+    return model
+
+# %% ../nbs/03_loading.ipynb #69212dc8
+def load_weights(
+    model:nn.Module, # a `build_model` skeleton, sharded with `fully_shard` or not
+    path, # the HF model directory it was built from
+    seed:int=42, # seeds the adapters' initial values
+    device='cpu', # the compute device: buffers, the 4-bit quant state, and where weights are quantized
+    param_device=None, # where (sharded) parameters are materialized (default `device`; CPU under FSDP2 CPU offload)
+    low_memory:bool=True, # stream one tensor at a time; False reads the whole checkpoint first (the anchor's simple way)
+    progress:bool=True, # show a progress bar on rank 0
+)->nn.Module:
+    "Materialize `model`'s parameters from the checkpoint at `path`, this rank's shard only; quantize on `device`."
     rd = SafeReader(path)
-    tensors = {k: rd[k] for k in rd.keys()} if not low_memory else None
+    owners, mods = check_fit(model, rd, path), dict(model.named_modules())
+    materialize(model, device, param_device)
+    ps = dict(model.named_parameters())
+    owners = {k: (n, ps[n]) for k, (n, _) in owners.items()}  # the materialized parameters
+    tensors = {k: rd[k] for k in owners} if not low_memory else None
     magnitudes, done = {}, set()
     malloc_eager()
-    for k in tqdm(rd.keys(), desc='loading', disable=not (progress and is_main())):
-        if k not in owners:
-            if k == 'lm_head.weight' and getattr(model.config, 'tie_word_embeddings', False): continue
-            raise ValueError(f"Checkpoint tensor {k} has no place in the model built from {path}/config.json.")
+    for k in tqdm(list(owners), desc='loading', disable=not (progress and is_main())):
         name, p = owners[k]
         mod = mods[name.rpartition('.')[0]]
         is4 = isinstance(mod, Linear4bit) and name.endswith('weight')
         rows = None if is4 or tensors is not None else local_rows(p, rd.shape(k))
         if rows is not None or not (is4 or isinstance(p, DTensor) or tensors is not None):
+            dst = p.to_local() if isinstance(p, DTensor) else p.data
             with torch.no_grad():
-                if rd.read_into(k, p.to_local() if isinstance(p, DTensor) else p.data, rows):
-                    done.add(name); malloc_trim(); continue
+                if rd.read_into(k, dst, rows):
+                    check_finite(k, dst, path); done.add(name); malloc_trim(); continue
         t = tensors.pop(k) if tensors is not None else rd.read(k, rows)
+        check_finite(k, t, path)
         if is4:
             parent = mods[name.rpartition('.base_layer')[0]] if '.base_layer.' in name else None
             dora = _is_dora(parent)
-            packed, qs = _quantize_into(mod, t.to(mod.compute_dtype or torch.bfloat16), whole=dora)
+            packed, qs = _quantize_into(mod, t.to(device, mod.compute_dtype or torch.bfloat16), whole=dora)
             if dora:  # DoRA: its magnitude starts at the base row norms
                 magnitudes[name.rpartition('.base_layer')[0]] = torch.linalg.norm(bnb.functional.dequantize_4bit(packed, qs).float(), dim=1)
         else: _put(p, t, is_local=rows is not None)

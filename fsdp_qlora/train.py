@@ -6,12 +6,13 @@ Docs: https://fsdp-qlora.github.io/fsdp_qlora/train.html.md"""
 
 # %% auto #0
 __all__ = ['OPTIMIZERS', 'SCHEDULES', 'SD_OPTS', 'make_optimizer', 'make_scheduler', 'distributed', 'setup_model', 'setup_data',
-           'token_loss', 'train_step', 'evaluate', 'Logger', 'read_metrics', 'per_rank', 'rng_state', 'set_rng_state',
-           'save_checkpoint', 'latest_checkpoint', 'load_checkpoint', 'full_trainable', 'save_adapter', 'Run',
-           'steps_per_epoch', 'fit', 'check_args', 'show_plan', 'setup', 'train', 'train_parser', 'parse_train_args']
+           'token_loss', 'NonFinite', 'train_step', 'evaluate', 'Logger', 'read_metrics', 'per_rank', 'rng_state',
+           'set_rng_state', 'save_checkpoint', 'CheckpointError', 'checkpoint_problem', 'latest_checkpoint',
+           'resume_point', 'load_checkpoint', 'full_trainable', 'save_adapter', 'Run', 'steps_per_epoch', 'Preempted',
+           'Preemption', 'fit', 'check_args', 'show_plan', 'setup', 'train', 'train_parser', 'parse_train_args']
 
 # %% ../nbs/06_train.ipynb #10d7fa7d
-import os, re, json, math, time, random, shutil
+import os, re, json, math, time, random, shutil, signal, threading, warnings
 from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -26,7 +27,7 @@ from .core import is_main, peak_rss, reset_peak, local_device, init_dist, all_su
 from .hub import resolve_model, DEFAULT_MODEL
 from .loading import build_model, load_weights, get_train_type, TRAIN_TYPES
 from .wrap import wrap_model, get_precision, get_strategy, train_context, grad_scaler, param_device, check_gpu_precision, PRECISIONS, STRATEGIES
-from .data import build_dataset, make_dataloader, DEFAULT_DATASET
+from .data import build_dataset, make_dataloader, parse_columns, DEFAULT_DATASET
 
 # %% ../nbs/06_train.ipynb #a56f1a3f
 OPTIMIZERS = dict(
@@ -87,9 +88,11 @@ def setup_model(
 def setup_data(
     tok, dataset:str=DEFAULT_DATASET, context_length:int=512, packing:bool=False,
     train_on_inputs:bool=False, dataset_samples:int=512, seed:int=42,
+    dataset_columns:str|dict='', # a dataset file's column mapping, e.g. 'question=instruction,answer=output'
 )->tuple:
     "Tokenized `(train, eval)` examples of `dataset`."
-    kw = dict(context_length=context_length, packing=packing, train_on_inputs=train_on_inputs, samples=dataset_samples, seed=seed)
+    kw = dict(context_length=context_length, packing=packing, train_on_inputs=train_on_inputs, samples=dataset_samples, seed=seed,
+              columns=dataset_columns)
     return build_dataset(tok, dataset, 'train', **kw), build_dataset(tok, dataset, 'eval', **kw)
 
 # %% ../nbs/06_train.ipynb #b519b851
@@ -104,13 +107,16 @@ def token_loss(model, batch:dict)->tuple:
 def _sync(model, on:bool):
     if hasattr(model, 'set_requires_gradient_sync'): model.set_requires_gradient_sync(on)
 
+# %% ../nbs/06_train.ipynb #aedde172
+class NonFinite(FloatingPointError): "A step whose loss or gradient norm is NaN or infinite; the model was not updated."
+
 def train_step(
     model, opt, batches:list, # the step's micro-batches on this rank
     ctx=None, scaler=None, # `train_context` factory, `grad_scaler`
     grad_norm:float|None=None, # clip the gradient norm to this (None: no clipping)
     device=None,
 )->dict:
-    "Forward and backward every micro-batch, clip, step the optimizer: loss, tokens and gradient norm."
+    "Forward and backward every micro-batch, clip, step the optimizer: loss, tokens and gradient norm; a non-finite step raises before any update."
     ntok = sum(int((b['labels'][:, 1:] != -100).sum()) for b in batches)
     gtok = max(1., all_sum(ntok))
     scale, tot, dev = core.world_size() / gtok, 0., local_device(device)
@@ -121,16 +127,26 @@ def train_step(
             loss, _ = token_loss(model, b)
         (scaler.scale(loss*scale) if scaler else loss*scale).backward()
         tot = tot + loss.detach().double()  # float64, as a Python float sum of each loss would be
+    tot = float(tot)
+    loss = all_sum(tot)/gtok
+    if not math.isfinite(loss):
+        bad = [i for i, x in enumerate(per_rank(tot)) if not math.isfinite(x)]
+        opt.zero_grad(set_to_none=True)
+        raise NonFinite(f"the loss is {loss} (non-finite on rank {', '.join(map(str, bad))})")
     if scaler: scaler.unscale_(opt)
     gn = None
     if grad_norm is not None:
         n = torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], grad_norm)
         gn = float(n.full_tensor() if isinstance(n, DTensor) else n)
+        if not math.isfinite(gn) and scaler is None:  # with fp16 loss scaling an overflow is normal: the scaler skips the step
+            opt.zero_grad(set_to_none=True)
+            raise NonFinite(f"the gradient norm is {gn}")
     if scaler: scaler.step(opt); scaler.update()
     else: opt.step()
     opt.zero_grad(set_to_none=True)
-    return dict(loss=all_sum(float(tot))/gtok, tokens=gtok, grad_norm=gn)
+    return dict(loss=loss, tokens=gtok, grad_norm=gn)
 
+# %% ../nbs/06_train.ipynb #33c43edc
 @torch.no_grad()
 def evaluate(model, dl, device=None, ctx=None)->float:
     "Mean loss per learned token over every batch of `dl` on all ranks, in the training context `ctx()` (autocast)."
@@ -196,12 +212,14 @@ def set_rng_state(s:dict):
     torch.set_rng_state(s['torch']); random.setstate(s['python'])
     if 'cuda' in s and torch.cuda.is_available(): torch.cuda.set_rng_state(s['cuda'])
 
+def _sizes(d:Path)->dict: return {str(f.relative_to(d)): f.stat().st_size for f in sorted(d.rglob('*')) if f.is_file()}
+
 def save_checkpoint(
     ckpt_dir, # the output's `checkpoints` directory
     model, opt, sched, # what is saved
     state:dict, # small JSON-able training state: step, epoch, batches done in the epoch
 )->Path:
-    "Write `ckpt_dir/step_N` atomically (via `step_N.tmp`) on all ranks; its path."
+    "Write `ckpt_dir/step_N` atomically (via `step_N.tmp`) on all ranks, its files' sizes in `manifest.json`; its path."
     ckpt_dir = Path(ckpt_dir)
     final, tmp = ckpt_dir/f"step_{state['step']}", ckpt_dir/f"step_{state['step']}.tmp"
     if is_main():
@@ -210,31 +228,68 @@ def save_checkpoint(
     msd, osd = get_state_dict(model, opt, options=SD_OPTS)
     dcp.save(dict(model=msd, optim=osd), checkpoint_id=tmp)
     torch.save(rng_state(), tmp/f'rng_{core.rank()}.pt')
-    if is_main(): (tmp/'train_state.json').write_text(json.dumps(dict(state, sched=sched.state_dict())))
-    _barrier()
+    _barrier()  # every rank's files are complete
     if is_main():
+        (tmp/'train_state.json').write_text(json.dumps(dict(state, sched=sched.state_dict())))
+        (tmp/'manifest.json').write_text(json.dumps(dict(world_size=core.world_size(), files=_sizes(tmp))))
         shutil.rmtree(final, ignore_errors=True); tmp.rename(final)
     _barrier()
     return final
 
-def latest_checkpoint(ckpt_dir)->Path|None:
-    "The complete checkpoint of the highest step in `ckpt_dir` (never a `.tmp`), or None."
-    steps = [(int(m[1]), p) for p in Path(ckpt_dir).glob('step_*') if p.is_dir() and (m := re.fullmatch(r'step_(\d+)', p.name))]
-    return max(steps)[1] if steps else None
+# %% ../nbs/06_train.ipynb #b8aa10a8
+class CheckpointError(ValueError): "A checkpoint that cannot be resumed from: the message says which, why and what to do."
+
+def checkpoint_problem(path)->str|None:
+    "Why checkpoint `path` cannot be resumed from (never finished, a file missing or cut short), or None if it is whole."
+    path = Path(path)
+    try: files = json.loads((path/'manifest.json').read_text())['files']
+    except FileNotFoundError: return 'it has no manifest.json, so its save never finished (or it is not a checkpoint)'
+    except (ValueError, KeyError, TypeError): return 'its manifest.json is unreadable'
+    for f, n in files.items():
+        if not (path/f).is_file(): return f'{f} is missing'
+        if (size := (path/f).stat().st_size) != n: return f'{f} has {size:,} bytes where {n:,} were written'
+    return None
+
+def _steps(ckpt_dir)->list:
+    "(step, path) of every `step_N` directory in `ckpt_dir`, newest first."
+    return sorted(((int(m[1]), p) for p in Path(ckpt_dir).glob('step_*') if p.is_dir() and (m := re.fullmatch(r'step_(\d+)', p.name))), reverse=True)
+
+def latest_checkpoint(ckpt_dir, before:int|None=None, warn:bool=True)->Path|None:
+    "The newest whole checkpoint in `ckpt_dir` (below step `before`, if given), warning about each it skips; or None."
+    for s, p in _steps(ckpt_dir):
+        if before is not None and s >= before: continue
+        if (why := checkpoint_problem(p)) is None: return p
+        if warn and is_main(): warnings.warn(f"Skipping checkpoint {p}: {why}.")
+    return None
+
+def resume_point(resume_from:str, output_dir)->Path|None:
+    "The checkpoint that `--resume_from` names ('latest', or a step_N directory), refused in one sentence if it cannot be used."
+    if not resume_from: return None
+    if resume_from == 'latest': return latest_checkpoint(Path(output_dir)/'checkpoints')
+    p = Path(resume_from)
+    if why := checkpoint_problem(p):
+        m = re.fullmatch(r'step_(\d+)', p.name)
+        older = latest_checkpoint(p.parent, int(m[1]), warn=False) if m else None
+        alt = f"resume from an earlier one (--resume_from {older})" if older else "start fresh (without --resume_from)"
+        raise CheckpointError(f"Checkpoint {p} cannot be resumed from: {why}; {alt}.")
+    return p
 
 def load_checkpoint(path, model, opt, sched)->dict:
-    "Restore `model`, `opt`, `sched` and this rank's RNG from checkpoint `path`; the training state."
-    path = Path(path)
-    if not (path/'train_state.json').exists(): raise FileNotFoundError(f"{path} is not a complete checkpoint (no train_state.json): pass a checkpoints/step_N directory or 'latest'.")
-    msd, osd = get_state_dict(model, opt, options=SD_OPTS)
-    sd = dict(model=msd, optim=osd)
-    dcp.load(sd, checkpoint_id=path)
-    set_state_dict(model, opt, model_state_dict=sd['model'], optim_state_dict=sd['optim'],
-                   options=StateDictOptions(ignore_frozen_params=True, strict=False))
-    state = json.loads((path/'train_state.json').read_text())
-    sched.load_state_dict(state.pop('sched'))
-    rng = path/f'rng_{core.rank()}.pt'
-    if rng.exists(): set_rng_state(torch.load(rng, weights_only=True))
+    "Restore `model`, `opt`, `sched` and this rank's RNG from checkpoint `path` (checked first); the training state."
+    path = resume_point(str(path), '.')
+    try:
+        msd, osd = get_state_dict(model, opt, options=SD_OPTS)
+        sd = dict(model=msd, optim=osd)
+        dcp.load(sd, checkpoint_id=path)
+        set_state_dict(model, opt, model_state_dict=sd['model'], optim_state_dict=sd['optim'],
+                       options=StateDictOptions(ignore_frozen_params=True, strict=False))
+        state = json.loads((path/'train_state.json').read_text())
+        sched.load_state_dict(state.pop('sched'))
+        rng = path/f'rng_{core.rank()}.pt'
+        if rng.exists(): set_rng_state(torch.load(rng, weights_only=True))
+    except Exception as e:
+        raise CheckpointError(f"Checkpoint {path} could not be loaded ({type(e).__name__}: {str(e).strip().splitlines()[0][:200] if str(e).strip() else ''}); "
+                              "resume from an earlier one or start fresh (without --resume_from).") from None
     return state
 
 # %% ../nbs/06_train.ipynb #c82af52c
@@ -286,8 +341,33 @@ def _loader(run, epoch, start, split='train'):
     dl.generator = torch.Generator()  # else each `iter(dl)` draws from the global RNG, and a resumed run's dropout would differ
     return dl
 
+# %% ../nbs/06_train.ipynb #9dddc6c5
+class Preempted(RuntimeError): "The run was asked to stop (SIGTERM), wrote a checkpoint and stopped; the message says how to resume."
+
+class Preemption:
+    "Within the block, a first SIGTERM is noted (the run stops after its current step, with a checkpoint); a second one kills."
+    def __init__(self): self.hit, self.old = False, None
+    def _on(self, sig, frame):
+        self.hit = True
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread(): self.old = signal.signal(signal.SIGTERM, self._on)
+        return self
+    def __exit__(self, *exc):
+        if self.old is not None: signal.signal(signal.SIGTERM, self.old)
+    def requested(self)->bool:
+        "True on every rank if any rank was sent SIGTERM (all ranks must call it at the same point)."
+        return all_sum(float(self.hit)) > 0
+
+def _stopped(e, step:int, output_dir)->str:
+    ck = latest_checkpoint(Path(output_dir)/'checkpoints', warn=False)
+    where = (f"the last checkpoint is {ck} (--resume_from latest, perhaps with a lower --lr)" if ck
+             else "no checkpoint was saved (--save_steps 0)")
+    return f"Stopped at step {step}: {e}, so the model was not updated; {where}."
+
+# %% ../nbs/06_train.ipynb #b5c783a9
 def fit(run:Run, log:Logger)->dict:
-    "Train from `run.state` to the end: steps, evaluation every `eval_steps`, checkpoints every `save_steps`."
+    "Train from `run.state` to the end: steps, evaluation every `eval_steps`, checkpoints every `save_steps` and on SIGTERM."
     c, st, ga = run.cfg, run.state, run.cfg['gradient_accumulation_steps']
     spe = steps_per_epoch(run)
     total = spe*c['num_epochs'] if c['max_steps'] < 0 else min(spe*c['num_epochs'], c['max_steps'])
@@ -298,27 +378,44 @@ def fit(run:Run, log:Logger)->dict:
     bar = tqdm(total=total, initial=st['step'], disable=not (is_main() and c['log_to'] == 'tqdm'), desc='train')
     run.model.train()
     if st['step'] == 0 and c['eval_steps'] > 0: log(step=0, eval_loss=evaluate(run.model, eval_dl, c['device'], ctx))
-    while st['step'] < total and st['epoch'] < c['num_epochs']:
-        it = iter(_loader(run, st['epoch'], st['estep']*ga))
-        while st['estep'] < spe and st['step'] < total:
-            t0 = time.perf_counter()
-            r = train_step(run.model, run.opt, [next(it) for _ in range(ga)], ctx, scaler, clip, c['device'])
-            lr = run.sched.get_last_lr()[0]; run.sched.step()
-            st['step'] += 1; st['estep'] += 1
-            row = dict(step=st['step'], epoch=st['epoch'], loss=r['loss'], lr=lr, grad_norm=r['grad_norm'],
-                       tokens_per_s=r['tokens']/(time.perf_counter()-t0))
-            log(**row); bar.update(1); bar.set_postfix(loss=f"{r['loss']:.3f}", lr=f'{lr:.2e}', tok_s=f"{row['tokens_per_s']:.0f}")
-            if c['eval_steps'] > 0 and st['step'] % c['eval_steps'] == 0 and st['step'] < total:
-                log(step=st['step'], eval_loss=evaluate(run.model, eval_dl, c['device'], ctx))
-            if c['save_steps'] > 0 and st['step'] % c['save_steps'] == 0:
-                save_checkpoint(Path(c['output_dir'])/'checkpoints', run.model, run.opt, run.sched, st)
-        if st['estep'] >= spe: st['epoch'] += 1; st['estep'] = 0
+    ckpts = Path(c['output_dir'])/'checkpoints'
+    with Preemption() as pre:
+        while st['step'] < total and st['epoch'] < c['num_epochs']:
+            it = iter(_loader(run, st['epoch'], st['estep']*ga))
+            while st['estep'] < spe and st['step'] < total:
+                t0 = time.perf_counter()
+                try: r = train_step(run.model, run.opt, [next(it) for _ in range(ga)], ctx, scaler, clip, c['device'])
+                except NonFinite as e: raise NonFinite(_stopped(e, st['step']+1, c['output_dir'])) from None
+                lr = run.sched.get_last_lr()[0]; run.sched.step()
+                st['step'] += 1; st['estep'] += 1
+                row = dict(step=st['step'], epoch=st['epoch'], loss=r['loss'], lr=lr, grad_norm=r['grad_norm'],
+                           tokens_per_s=r['tokens']/(time.perf_counter()-t0))
+                log(**row); bar.update(1); bar.set_postfix(loss=f"{r['loss']:.3f}", lr=f'{lr:.2e}', tok_s=f"{row['tokens_per_s']:.0f}")
+                if c['eval_steps'] > 0 and st['step'] % c['eval_steps'] == 0 and st['step'] < total:
+                    log(step=st['step'], eval_loss=evaluate(run.model, eval_dl, c['device'], ctx))
+                saved = c['save_steps'] > 0 and st['step'] % c['save_steps'] == 0
+                if saved: save_checkpoint(ckpts, run.model, run.opt, run.sched, st)
+                if pre.requested():
+                    ck = ckpts/f"step_{st['step']}" if saved else save_checkpoint(ckpts, run.model, run.opt, run.sched, st)
+                    raise Preempted(f"Stopped by SIGTERM after step {st['step']}, checkpoint {ck}: run the same command with --resume_from latest to go on.")
+            if st['estep'] >= spe: st['epoch'] += 1; st['estep'] = 0
     bar.close()
     ev = evaluate(run.model, eval_dl, c['device'], ctx)
     log(step=st['step'], eval_loss=ev)
     return dict(step=st['step'], eval_loss=ev)
 
 # %% ../nbs/06_train.ipynb #f6a60003
+def _check_creatable(d):
+    "Refuse directory `d` if it cannot be created; leave behind nothing this check made."
+    d, made = Path(d), []
+    q = d.absolute()
+    while not q.exists(): made.append(q); q = q.parent
+    try: d.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise ValueError(f"--output_dir {d} cannot be created ({e.strerror}); pass a directory you can write to.") from None
+    for m in made:  # ranks run this at once: another may have removed it already; whoever writes creates it again
+        try: m.rmdir()
+        except OSError: pass
+
 def check_args(c:dict):
     "Refuse a bad flag value or combination before any model is loaded, in one sentence naming the fix."
     get_train_type(c['train_type']); get_precision(c['precision']); get_strategy(c['sharding_strategy'])
@@ -327,10 +424,11 @@ def check_args(c:dict):
     for k in ('batch_size', 'context_length', 'gradient_accumulation_steps', 'num_epochs'):
         if c[k] < 1: raise ValueError(f"--{k} must be at least 1, got {c[k]}.")
     if device_type(c['device']) == 'cuda': check_gpu_precision(c['precision'])
-    try: Path(c['output_dir']).mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise ValueError(f"--output_dir {c['output_dir']} cannot be created ({e.strerror}); pass a directory you can write to.") from None
+    _check_creatable(c['output_dir'])
     if c['resume_from'] not in ('', 'latest') and not Path(c['resume_from']).is_dir():
         raise FileNotFoundError(f"--resume_from {c['resume_from']} is not a directory: pass a checkpoints/step_N directory or 'latest'.")
+    parse_columns(c.get('dataset_columns'))
+    resume_point(c['resume_from'], c['output_dir'])  # a damaged checkpoint is refused here, before any model is loaded
 
 def _check_world(world_size):
     w = core.world_size() if distributed() else 1
@@ -355,13 +453,12 @@ def setup(c:dict)->Run:
     torch.manual_seed(c['seed']); random.seed(c['seed'])
     model = setup_model(path, c['train_type'], c['precision'], lora, wrap, c['seed'], c['low_memory'], c['device'], c['verbose'])
     torch.manual_seed(c['seed'] + core.rank())  # dropout differs across ranks, is the same across runs
-    tr, ev = setup_data(tok, c['dataset'], c['context_length'], c['packing'], c['train_on_inputs'], c['dataset_samples'], c['seed'])
+    tr, ev = setup_data(tok, c['dataset'], c['context_length'], c['packing'], c['train_on_inputs'], c['dataset_samples'], c['seed'],
+                        c.get('dataset_columns'))
     opt = make_optimizer(model, c['optimizer'], c['lr'], c['wd'])
     run = Run(model, opt, None, tok, tr, ev, c)
     run.sched = make_scheduler(opt, c['lr_scheduler'], steps_per_epoch(run)*c['num_epochs'])
-    if c['resume_from']:
-        ck = latest_checkpoint(Path(c['output_dir'])/'checkpoints') if c['resume_from'] == 'latest' else Path(c['resume_from'])
-        if ck is not None: run.state = load_checkpoint(ck, model, opt, run.sched)
+    if (ck := resume_point(c['resume_from'], c['output_dir'])) is not None: run.state = load_checkpoint(ck, model, opt, run.sched)
     return run
 
 # %% ../nbs/06_train.ipynb #ad410808
@@ -381,6 +478,7 @@ def train(
     num_epochs:int=1, # passes over the training data
     dataset:str=DEFAULT_DATASET, # a name in `fsdp_qlora.data.DATASETS` or a .json/.jsonl/.csv/.parquet file
     dataset_samples:int=512, # rows kept by the sampling datasets (alpaca_sample, orca_math, dummy)
+    dataset_columns:str='', # rename a dataset file's columns to a known shape, e.g. question=instruction,answer=output
     sharding_strategy:Annotated[str, "FSDP sharding strategy", dict(choices=list(STRATEGIES))]='full_shard',
     use_gradient_checkpointing:bool_arg=True, # recompute each layer's activations in backward
     reentrant_checkpointing:bool_arg=False, # torch's reentrant checkpoint implementation
@@ -406,7 +504,7 @@ def train(
     seed:int=42, # seeds adapters, dropout and the data order
     max_steps:int=-1, # stop after this many optimizer steps (-1: run all epochs)
     verbose:bool_arg=False, # show loading progress and the configuration
-    resume_from:str='', # a checkpoints/step_N directory, or 'latest' (in output_dir/checkpoints; none found: start fresh)
+    resume_from:str='', # a checkpoints/step_N directory, or 'latest' (the newest whole one in output_dir/checkpoints; none: start fresh)
     save_steps:int=0, # checkpoint every this many steps (0: never)
     eval_steps:int=0, # held-out loss at the start and every this many steps (0: only at the end)
     eval_samples:int=0, # held-out examples used (0: all)
