@@ -24,6 +24,7 @@ def launcher(env=None)->str|None:
     "The launcher that started this process as one rank ('torchrun', or 'slurm' for an `srun` task), or None."
     env = os.environ if env is None else env
     if env.get('SLURM_STEP_ID') == '4294967290': env = {k: v for k, v in env.items() if not k.startswith('SLURM_')}  # salloc's interactive step: a shell
+    if env.get('SLURM_STEP_NUM_TASKS', '').strip() == '1': env = {k: v for k, v in env.items() if not k.startswith('SLURM_')}  # `srun -n1`: one process that starts its own ranks
     return next((name for name, keys in LAUNCHER_ENVS.items() if all(k in env for k in keys)), None)
 
 def default_world_size(dev:str|None=None)->int:

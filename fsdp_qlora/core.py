@@ -74,8 +74,9 @@ def cpu_cores()->int:
     except AttributeError: return os.cpu_count() or 1
 
 def cap_threads(local_world:int|None=None)->int:
-    "Give this rank its share of the machine's cores for torch's CPU threads: cores / ranks on this machine."
-    n = max(1, cpu_cores() // max(1, local_world or _env_int('LOCAL_WORLD_SIZE', default=1)))
+    "Give this rank its share of the machine's cores for torch's CPU threads: cores / ranks on this machine (SLURM: its own CPUs)."
+    if _env_int('SLURM_STEP_NUM_TASKS') > 1 and _env_int('SLURM_CPUS_PER_TASK'): n = min(cpu_cores(), _env_int('SLURM_CPUS_PER_TASK'))  # srun ranks: SLURM split them
+    else: n = max(1, cpu_cores() // max(1, local_world or _env_int('LOCAL_WORLD_SIZE', default=1)))
     torch.set_num_threads(n)
     return n
 

@@ -77,7 +77,8 @@ def hf_model(
     "The transformers model of `path`, in bf16 or quantized as training quantized it, in eval mode."
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
     q = dict(quantization_config=BitsAndBytesConfig(**BNB_4BIT)) if quantized else {}
-    if device is not None and torch.device(device).type != 'cpu': q['device_map'] = {'': torch.device(device)}
+    if quantized: q['device_map'] = {'': str(torch.device(device or 'cpu'))}  # else transformers puts a 4-bit model on cuda:0 when there is one
+    elif device is not None: q['device_map'] = {'': str(torch.device(device))}
     m = AutoModelForCausalLM.from_pretrained(resolve_model(path), dtype=torch.bfloat16, **q)
     for l in m.modules():
         if isinstance(l, bnb.nn.Linear4bit): l.support_avx512bf16_for_cpu = False  # training's packed layout, never repacked
@@ -142,10 +143,12 @@ QUANT = dict(blocksize=_sw['blocksize'], compress_statistics=_sw['double_quant']
 def as_trained(
     w:torch.Tensor, # a linear weight from the checkpoint
     quantized:bool=True, # QLoRA: what the 4-bit layer computed with; else `w` itself
+    device='cpu', # where training quantized it: bitsandbytes' CPU and CUDA kernels are different implementations
+    compute_dtype=torch.bfloat16, # training's compute dtype (fp16 for --precision fp16_autocast)
 )->torch.Tensor:
-    "The dense weight training used in place of checkpoint weight `w`."
+    "The dense weight training used in place of checkpoint weight `w` (on the CPU)."
     if not quantized: return w
-    return bnb.functional.dequantize_4bit(*bnb.functional.quantize_4bit(w.to(torch.bfloat16), **QUANT))
+    return bnb.functional.dequantize_4bit(*bnb.functional.quantize_4bit(w.to(device, compute_dtype), **QUANT)).cpu()
 
 def merged_weight(
     w:torch.Tensor, # dense base weight (out, in)
@@ -230,6 +233,8 @@ def merge_adapter(
     quantized:bool=True, # the adapter was trained on the 4-bit base (QLoRA): merge onto NF4-quantized-then-dequantized weights
     dtype:torch.dtype|None=None, # dtype of the output's floating tensors (None: the base's)
     max_shard_size:int=2<<30, # bytes per output shard
+    device='cpu', # where training quantized the base ('cuda' for a GPU run): merge onto what it computed with
+    compute_dtype=torch.bfloat16, # training's compute dtype (fp16 for --precision fp16_autocast)
 )->Path:
     "Write `base_dir` with `adapter_dir` merged into it to `out_dir`, streaming one tensor at a time; `out_dir`."
     from safetensors import safe_open
@@ -248,7 +253,7 @@ def merge_adapter(
             if k in targets:
                 p = PEFT_PREFIX + k[:-len('.weight')]
                 m = af.get_tensor(p + '.lora_magnitude_vector') if cfg.get('use_dora') else None
-                t = merged_weight(as_trained(t, quantized), af.get_tensor(p + '.lora_A.weight'), af.get_tensor(p + '.lora_B.weight'), scale, m)
+                t = merged_weight(as_trained(t, quantized, device, compute_dtype), af.get_tensor(p + '.lora_A.weight'), af.get_tensor(p + '.lora_B.weight'), scale, m)
             w.write(k, t.to(dt(k))); del t
     w.close()
     _small_files(path, out, dtype)

@@ -9,7 +9,8 @@ __all__ = ['OPTIMIZERS', 'SCHEDULES', 'SD_OPTS', 'make_optimizer', 'make_schedul
            'token_loss', 'NonFinite', 'train_step', 'evaluate', 'Logger', 'read_metrics', 'per_rank', 'rng_state',
            'set_rng_state', 'save_checkpoint', 'CheckpointError', 'checkpoint_problem', 'latest_checkpoint',
            'resume_point', 'load_checkpoint', 'full_trainable', 'save_adapter', 'Run', 'steps_per_epoch', 'Preempted',
-           'Preemption', 'fit', 'check_args', 'show_plan', 'setup', 'train', 'train_parser', 'parse_train_args']
+           'Preemption', 'fit', 'Profiling', 'check_args', 'show_plan', 'setup', 'train', 'train_parser',
+           'parse_train_args']
 
 # %% ../nbs/06_train.ipynb #10d7fa7d
 import os, re, json, math, time, random, shutil, signal, threading, warnings
@@ -75,13 +76,17 @@ def setup_model(
     lora:dict|None=None, # lora_rank, lora_alpha, lora_dropout, lora_target_modules
     wrap:dict|None=None, # keyword arguments of `wrap_model`
     seed:int=42, low_memory:bool=True, device=None, verbose:bool=False,
+    loading_workers:int=-1, # CPU threads while loading (-1: this rank's share of the cores, as in training)
 )->nn.Module:
     "Build `train_type` on meta, wrap it with FSDP2 (when distributed), load this rank's weights."
     model = build_model(path, train_type, **(lora or {}), **get_precision(precision).build_kwargs())
     if distributed(): wrap_model(model, precision=precision, device=device, **(wrap or {}))
     offload = distributed() and (wrap or {}).get('use_cpu_offload', False)
-    load_weights(model, path, seed=seed, device=local_device(device), param_device=param_device(device, offload),
-                 low_memory=low_memory, progress=verbose)
+    threads = torch.get_num_threads()
+    if loading_workers > 0: torch.set_num_threads(loading_workers)
+    try: load_weights(model, path, seed=seed, device=local_device(device), param_device=param_device(device, offload),
+                      low_memory=low_memory, progress=verbose)
+    finally: torch.set_num_threads(threads)
     if getattr(model, 'config', None) is not None: model.config.use_cache = False
     return model
 
@@ -96,13 +101,13 @@ def setup_data(
     return build_dataset(tok, dataset, 'train', **kw), build_dataset(tok, dataset, 'eval', **kw)
 
 # %% ../nbs/06_train.ipynb #b519b851
-def token_loss(model, batch:dict)->tuple:
-    "Summed cross-entropy of `batch`'s learned tokens, and how many there are."
+def token_loss(model, batch:dict, count:bool=True)->tuple:
+    "Summed cross-entropy of `batch`'s learned tokens, and how many there are (None unless `count`: counting a GPU batch waits for it)."
     labels = batch['labels'][:, 1:]
     inp = {k: v for k, v in batch.items() if k != 'labels'}
     logits = model(**inp, use_cache=False).logits[:, :-1]
     loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100, reduction='sum')
-    return loss, int((labels != -100).sum())
+    return loss, int((labels != -100).sum()) if count else None
 
 def _sync(model, on:bool):
     if hasattr(model, 'set_requires_gradient_sync'): model.set_requires_gradient_sync(on)
@@ -115,16 +120,17 @@ def train_step(
     ctx=None, scaler=None, # `train_context` factory, `grad_scaler`
     grad_norm:float|None=None, # clip the gradient norm to this (None: no clipping)
     device=None,
+    no_sync:bool=True, # reduce gradients only after the last micro-batch (False: after every one, less memory)
 )->dict:
     "Forward and backward every micro-batch, clip, step the optimizer: loss, tokens and gradient norm; a non-finite step raises before any update."
     ntok = sum(int((b['labels'][:, 1:] != -100).sum()) for b in batches)
     gtok = max(1., all_sum(ntok))
     scale, tot, dev = core.world_size() / gtok, 0., local_device(device)
     for i, b in enumerate(batches):
-        _sync(model, i == len(batches)-1)
+        _sync(model, not no_sync or i == len(batches)-1)
         b = {k: v.to(dev, non_blocking=True) for k, v in b.items()}
         with (ctx() if ctx else torch.enable_grad()):
-            loss, _ = token_loss(model, b)
+            loss, _ = token_loss(model, b, count=False)
         (scaler.scale(loss*scale) if scaler else loss*scale).backward()
         tot = tot + loss.detach().double()  # float64, as a Python float sum of each loss would be
     tot = float(tot)
@@ -171,7 +177,9 @@ class Logger:
         self.f = open(Path(output_dir)/'metrics.jsonl', 'a' if append else 'w')
         if log_to == 'wandb':
             import wandb
-            self.wandb = wandb.init(project='fsdp_qlora', config=config)
+            cfg = config or {}
+            self.wandb = wandb.init(project=cfg.get('project_name') or 'fsdp_qlora', name=cfg.get('name'), group=cfg.get('group'),
+                                    entity=cfg.get('entity'), config=config)
 
     def __call__(self, **row):
         if not self.on: return
@@ -379,15 +387,15 @@ def fit(run:Run, log:Logger)->dict:
     run.model.train()
     if st['step'] == 0 and c['eval_steps'] > 0: log(step=0, eval_loss=evaluate(run.model, eval_dl, c['device'], ctx))
     ckpts = Path(c['output_dir'])/'checkpoints'
-    with Preemption() as pre:
+    with Preemption() as pre, Profiling(c) as prof:
         while st['step'] < total and st['epoch'] < c['num_epochs']:
             it = iter(_loader(run, st['epoch'], st['estep']*ga))
             while st['estep'] < spe and st['step'] < total:
                 t0 = time.perf_counter()
-                try: r = train_step(run.model, run.opt, [next(it) for _ in range(ga)], ctx, scaler, clip, c['device'])
+                try: r = train_step(run.model, run.opt, [next(it) for _ in range(ga)], ctx, scaler, clip, c['device'], c['no_sync'])
                 except NonFinite as e: raise NonFinite(_stopped(e, st['step']+1, c['output_dir'])) from None
                 lr = run.sched.get_last_lr()[0]; run.sched.step()
-                st['step'] += 1; st['estep'] += 1
+                st['step'] += 1; st['estep'] += 1; prof.step(st['step'])
                 row = dict(step=st['step'], epoch=st['epoch'], loss=r['loss'], lr=lr, grad_norm=r['grad_norm'],
                            tokens_per_s=r['tokens']/(time.perf_counter()-t0))
                 log(**row); bar.update(1); bar.set_postfix(loss=f"{r['loss']:.3f}", lr=f'{lr:.2e}', tok_s=f"{row['tokens_per_s']:.0f}")
@@ -404,17 +412,66 @@ def fit(run:Run, log:Logger)->dict:
     log(step=st['step'], eval_loss=ev)
     return dict(step=st['step'], eval_loss=ev)
 
+# %% ../nbs/06_train.ipynb #c26dcbee
+class Profiling:
+    "The run's `--profile` and `--profile_memory` flags as one context; call `step(n)` after optimizer step `n`."
+    def __init__(self, c:dict):
+        self.c, self.out, self.prof = c, Path(c['output_dir'])/c['profiling_output'], None
+        self.snap = c['profile_memory'] and device_type(c['device']) == 'cuda'
+    def _ready(self, p):
+        c, tag, cuda = self.c, f"rank{core.rank()}_step{p.step_num}", device_type(self.c['device']) == 'cuda'
+        if c['export_trace']: p.export_chrome_trace(str(self.out/f'{tag}.json'))
+        if c['export_memory_timeline']: p.export_memory_timeline(str(self.out/f'{tag}_memory.html'), device=str(local_device(c['device'])))
+        (self.out/f'{tag}_ops.txt').write_text(p.key_averages().table(sort_by='self_cuda_time_total' if cuda else 'self_cpu_time_total', row_limit=30))
+    def __enter__(self):
+        c = self.c
+        if c['profile'] or self.snap: self.out.mkdir(parents=True, exist_ok=True)
+        if self.snap: torch.cuda.memory._record_memory_history(max_entries=200_000)
+        if c['profile']:
+            from torch.profiler import profile, schedule, ProfilerActivity
+            mem = c['export_memory_timeline']
+            wait = c['wait_steps'] if c['repeat'] else max(0, c['profiling_frequency'] - c['warmup_steps'] - c['active_steps'])
+            acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device_type(c['device']) == 'cuda' else [])
+            self.prof = profile(activities=acts, schedule=schedule(wait=wait, warmup=c['warmup_steps'], active=c['active_steps'], repeat=c['repeat']),
+                                on_trace_ready=self._ready, record_shapes=c['with_shapes'] or mem, with_stack=c['with_stack'] or mem, profile_memory=mem)
+            self.prof.__enter__()
+        return self
+    def _dump(self):
+        torch.cuda.memory._dump_snapshot(str(self.out/f'memory_snapshot_rank{core.rank()}.pickle'))
+        torch.cuda.memory._record_memory_history(enabled=None); self.snap = False
+    def step(self, n:int):
+        if self.prof is not None: self.prof.step()
+        if self.snap and n >= self.c['warmup_steps'] + self.c['active_steps']: self._dump()
+    def __exit__(self, *exc):
+        if self.prof is not None: self.prof.__exit__(*exc)
+        if self.snap: self._dump()
+
 # %% ../nbs/06_train.ipynb #f6a60003
 def _check_creatable(d):
-    "Refuse directory `d` if it cannot be created; leave behind nothing this check made."
+    "Refuse directory `d` if it cannot be created; create it on ranks, and leave nothing behind in a lone process (the CLI's preflight)."
     d, made = Path(d), []
     q = d.absolute()
     while not q.exists(): made.append(q); q = q.parent
     try: d.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise ValueError(f"--output_dir {d} cannot be created ({e.strerror}); pass a directory you can write to.") from None
-    for m in made:  # ranks run this at once: another may have removed it already; whoever writes creates it again
-        try: m.rmdir()
-        except OSError: pass
+    if distributed(): return  # ranks check at once: removing what one made would pull it from under another
+    for m in made: m.rmdir()
+
+def _check_flags_2024(c:dict):
+    "The 2024 trainer's flags that only mean something in some runs: refuse them, in one sentence, where they would mean nothing."
+    tt = get_train_type(c['train_type'])
+    if c['n_bits'] != 4 and tt.quant != 'hqq':
+        raise ValueError(f"--n_bits {c['n_bits']} sets an HQQ base's bits (the hqq_* train types); {c['train_type']} stores "
+                         + ("4-bit NF4 (bitsandbytes)." if tt.quant else "16/32-bit weights."))
+    if c['llama_pro_path'] and tt.adapter != 'llama_pro':
+        raise ValueError(f"--llama_pro_path names the expanded model of the *_llama_pro train types, not of {c['train_type']}.")
+    if c['profile_memory'] and device_type(c['device']) != 'cuda':
+        raise ValueError("--profile_memory records the CUDA allocator's history, which a CPU run does not have; "
+                         "use --profile true --export_memory_timeline true to see CPU memory over the profiled steps.")
+    for k in ('wait_steps', 'warmup_steps', 'repeat'):
+        if c[k] < 0: raise ValueError(f"--{k} must be 0 or more, got {c[k]}.")
+    if c['active_steps'] < 1 or c['profiling_frequency'] < 1: raise ValueError("--active_steps and --profiling_frequency must be at least 1.")
+    if c['loading_workers'] == 0 or c['loading_workers'] < -1: raise ValueError(f"--loading_workers must be -1 (automatic) or at least 1, got {c['loading_workers']}.")
 
 def check_args(c:dict):
     "Refuse a bad flag value or combination before any model is loaded, in one sentence naming the fix."
@@ -428,6 +485,7 @@ def check_args(c:dict):
     if c['resume_from'] not in ('', 'latest') and not Path(c['resume_from']).is_dir():
         raise FileNotFoundError(f"--resume_from {c['resume_from']} is not a directory: pass a checkpoints/step_N directory or 'latest'.")
     parse_columns(c.get('dataset_columns'))
+    _check_flags_2024(c)
     resume_point(c['resume_from'], c['output_dir'])  # a damaged checkpoint is refused here, before any model is loaded
 
 def _check_world(world_size):
@@ -451,7 +509,8 @@ def setup(c:dict)->Run:
     lora = {k: c[k] for k in ('lora_rank', 'lora_alpha', 'lora_dropout', 'lora_target_modules')}
     wrap = {k: c[k] for k in ('sharding_strategy', 'use_gradient_checkpointing', 'reentrant_checkpointing', 'use_cpu_offload')}
     torch.manual_seed(c['seed']); random.seed(c['seed'])
-    model = setup_model(path, c['train_type'], c['precision'], lora, wrap, c['seed'], c['low_memory'], c['device'], c['verbose'])
+    model = setup_model(path, c['train_type'], c['precision'], lora, wrap, c['seed'], c['low_memory'], c['device'], c['verbose'],
+                        c['loading_workers'])
     torch.manual_seed(c['seed'] + core.rank())  # dropout differs across ranks, is the same across runs
     tr, ev = setup_data(tok, c['dataset'], c['context_length'], c['packing'], c['train_on_inputs'], c['dataset_samples'], c['seed'],
                         c.get('dataset_columns'))
@@ -512,6 +571,26 @@ def train(
     device:str=None, # 'cpu' or 'cuda' (default: cuda if available)
     train_on_inputs:bool_arg=False, # learn the prompt tokens too
     plan:bool_arg=False, # print the predicted memory per device for these flags and exit (nothing is loaded)
+    no_sync:bool_arg=True, # reduce gradients once per step, after the last micro-batch (false: after every micro-batch, less memory)
+    loading_workers:int=-1, # CPU threads each rank loads and quantizes with (-1: its share of the cores)
+    llama_pro_path:str='', # the expanded model of the *_llama_pro train types
+    n_bits:int=4, # bits per weight of an HQQ base (hqq_* train types); bitsandbytes NF4 always stores 4
+    project_name:str='fsdp_qlora', # wandb project
+    name:str=None, # wandb run name
+    group:str=None, # wandb group
+    entity:str=None, # wandb entity
+    profile:bool_arg=False, # profile steps with torch.profiler; traces under output_dir/profiling_output
+    profiling_output:str='profiles', # where traces go, under output_dir
+    with_stack:bool_arg=False, # record Python stacks in traces (slower)
+    with_shapes:bool_arg=False, # record operator input shapes in traces
+    export_trace:bool_arg=True, # write a Chrome/Perfetto trace per profiling cycle
+    export_memory_timeline:bool_arg=False, # write an HTML memory timeline per profiling cycle (turns on stacks and shapes)
+    wait_steps:int=0, # steps skipped before each profiling cycle (when repeat > 0)
+    warmup_steps:int=1, # steps traced but discarded at the start of a cycle
+    active_steps:int=2, # steps recorded per cycle
+    repeat:int=0, # profiling cycles (0: one every profiling_frequency steps, to the end)
+    profiling_frequency:int=10, # steps per profiling cycle when repeat is 0
+    profile_memory:bool_arg=False, # GPU: snapshot the CUDA allocator's history over the first warmup+active steps (pytorch.org/memory_viz)
 )->dict:
     "Fine-tune `model_name` on `dataset` on this rank; a summary (steps, eval loss, tokens/s, peak RSS)."
     c = dict(locals())
