@@ -127,7 +127,10 @@ def summary(r:dict, output_dir)->str:
     m, s = divmod(round(r['seconds']), 60)
     peaks = lambda k: ', '.join(fmt_bytes(p) for p in r[k])
     gpu = f", peak GPU memory per rank {peaks('cuda_peak_per_rank')}" if r.get('cuda_peak_per_rank') else ''
-    return (f"done: {r['step']} steps in {m}m{s:02d}s, held-out loss {r['eval_loss']:.4f}, {r['tokens_per_s']:.0f} tokens/s, "
+    ev, ev0 = r.get('eval_loss'), r.get('eval_loss_start')
+    held = ('no held-out data (the dataset has no held-out rows)' if ev is None else
+            f"held-out loss {ev0:.4f} -> {ev:.4f}" if ev0 is not None else f"held-out loss {ev:.4f}")
+    return (f"done: {r['step']} steps in {m}m{s:02d}s, {held}, {r['tokens_per_s']:.0f} tokens/s, "
             f"peak RSS per rank {peaks('peak_rss_per_rank')}{gpu}; output in {output_dir}")
 
 def main(argv:list|None=None):

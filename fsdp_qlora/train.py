@@ -154,8 +154,8 @@ def train_step(
 
 # %% ../nbs/06_train.ipynb #33c43edc
 @torch.no_grad()
-def evaluate(model, dl, device=None, ctx=None)->float:
-    "Mean loss per learned token over every batch of `dl` on all ranks, in the training context `ctx()` (autocast)."
+def evaluate(model, dl, device=None, ctx=None)->float|None:
+    "Mean loss per learned token over every batch of `dl` on all ranks, in the training context `ctx()` (autocast); None if there are none."
     was = model.training; model.eval()
     tot, n, dev = 0., 0, local_device(device)
     for b in dl:
@@ -164,7 +164,7 @@ def evaluate(model, dl, device=None, ctx=None)->float:
         tot = tot + loss.double(); n += k
     model.train(was)
     tot, n = all_sum(float(tot), n)
-    return tot/max(1., n)
+    return tot/n if n else None
 
 # %% ../nbs/06_train.ipynb #0c2edd2d
 class Logger:
@@ -375,7 +375,7 @@ def _stopped(e, step:int, output_dir)->str:
 
 # %% ../nbs/06_train.ipynb #b5c783a9
 def fit(run:Run, log:Logger)->dict:
-    "Train from `run.state` to the end: steps, evaluation every `eval_steps`, checkpoints every `save_steps` and on SIGTERM."
+    "Train from `run.state` to the end: held-out loss before and after (and every `eval_steps`), checkpoints every `save_steps` and on SIGTERM."
     c, st, ga = run.cfg, run.state, run.cfg['gradient_accumulation_steps']
     spe = steps_per_epoch(run)
     total = spe*c['num_epochs'] if c['max_steps'] < 0 else min(spe*c['num_epochs'], c['max_steps'])
@@ -385,7 +385,8 @@ def fit(run:Run, log:Logger)->dict:
     eval_dl = _loader(run, 0, 0, 'eval')
     bar = tqdm(total=total, initial=st['step'], disable=not (is_main() and c['log_to'] == 'tqdm'), desc='train')
     run.model.train()
-    if st['step'] == 0 and c['eval_steps'] > 0: log(step=0, eval_loss=evaluate(run.model, eval_dl, c['device'], ctx))
+    start = evaluate(run.model, eval_dl, c['device'], ctx) if st['step'] == 0 else None  # how good it was before it learned
+    if start is not None: log(step=0, eval_loss=start)
     ckpts = Path(c['output_dir'])/'checkpoints'
     with Preemption() as pre, Profiling(c) as prof:
         while st['step'] < total and st['epoch'] < c['num_epochs']:
@@ -409,8 +410,8 @@ def fit(run:Run, log:Logger)->dict:
             if st['estep'] >= spe: st['epoch'] += 1; st['estep'] = 0
     bar.close()
     ev = evaluate(run.model, eval_dl, c['device'], ctx)
-    log(step=st['step'], eval_loss=ev)
-    return dict(step=st['step'], eval_loss=ev)
+    if ev is not None: log(step=st['step'], eval_loss=ev)
+    return dict(step=st['step'], eval_loss=ev, eval_loss_start=start)
 
 # %% ../nbs/06_train.ipynb #c26dcbee
 class Profiling:
@@ -565,7 +566,7 @@ def train(
     verbose:bool_arg=False, # show loading progress and the configuration
     resume_from:str='', # a checkpoints/step_N directory, or 'latest' (the newest whole one in output_dir/checkpoints; none: start fresh)
     save_steps:int=0, # checkpoint every this many steps (0: never)
-    eval_steps:int=0, # held-out loss at the start and every this many steps (0: only at the end)
+    eval_steps:int=0, # held-out loss every this many steps (0: only before the first step and at the end)
     eval_samples:int=0, # held-out examples used (0: all)
     packing:bool_arg=False, # pack several examples into each sequence
     device:str=None, # 'cpu' or 'cuda' (default: cuda if available)
