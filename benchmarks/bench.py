@@ -51,12 +51,19 @@ def ours_rank(**kw):
     own = {k: r[k] for k in ('load_seconds', 'load_peak_rss') if k in r}  # the trainer's own, when it has them
     return dict(r, **load, trainer_load=own, threads=__import__('torch').get_num_threads())
 
-def run_ours(world, b, T, steps):
+def expanded(tmp)->str:
+    "The default model block-expanded (Llama-Pro, rate 0.1) into `tmp`, for the *_llama_pro train types."
+    from fsdp_qlora.hub import resolve_model
+    from fsdp_qlora.expand import expand_blocks
+    return str(expand_blocks(resolve_model(), Path(tmp)/'expanded'))
+
+def run_ours(world, b, T, steps, train_type='qlora'):
     from fsdp_qlora.core import run_ranks
     from fsdp_qlora.train import read_metrics
     with tempfile.TemporaryDirectory(prefix='bench_') as out:
+        lp = dict(llama_pro_path=expanded(out)) if train_type.endswith('_llama_pro') else {}
         kw = dict(output_dir=out, dataset='dummy', dataset_samples=2*world*b*steps + 8, batch_size=b, context_length=T,
-                  max_steps=steps, eval_samples=1, train_type='qlora', **LORA, lora_target_modules='all',
+                  max_steps=steps, eval_samples=1, train_type=train_type, **lp, **LORA, lora_target_modules='all',
                   use_gradient_checkpointing=True, precision='bf16', log_to='tqdm')
         t0 = time.perf_counter()
         rs = run_ranks(ours_rank, world, device='cpu', **kw)
@@ -136,9 +143,9 @@ def table(rows)->str:
                    f"{' / '.join(map(mib, r['peak_rss']))} | {r['load_seconds']:.1f} | {' / '.join(map(mib, r['load_peak_rss']))} |")
     return '\n'.join(out)
 
-def measure(system, b, T, steps, threads):
-    if system == 'ours-w2': return run_ours(2, b, T, steps)
-    if system == 'ours-w1': return run_ours(1, b, T, steps)
+def measure(system, b, T, steps, threads, train_type='qlora'):
+    if system == 'ours-w2': return run_ours(2, b, T, steps, train_type)
+    if system == 'ours-w1': return run_ours(1, b, T, steps, train_type)
     return run_baseline(b, T, steps, prepare=system == 'hf-qlora', threads=threads)
 
 def main(argv=None):
@@ -148,6 +155,7 @@ def main(argv=None):
     p.add_argument('--steps', type=int, help='optimizer steps per measurement; the first is a warm-up and not averaged')
     p.add_argument('--systems', default=','.join(SYSTEMS), help=f"comma-separated subset of {','.join(SYSTEMS)}")
     p.add_argument('--out', default=str(HERE), help='directory for results.json and results.md')
+    p.add_argument('--train_type', default='qlora', help="our systems' --train_type (any of fsdp_qlora.loading.TRAIN_TYPES; the baseline is always QLoRA)")
     p.add_argument('--worker', help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.worker:  # a baseline measurement in this fresh process
@@ -157,7 +165,7 @@ def main(argv=None):
     settings = [tuple(map(int, s.split('x'))) for s in a.settings.split(',')] if a.settings else cfg['settings']
     steps, systems, threads = a.steps or cfg['steps'], a.systems.split(','), len(os.sched_getaffinity(0))
     res = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'), machine=machine(),
-               versions=versions(), model='HuggingFaceTB/SmolLM2-135M-Instruct', quick=a.quick, steps=steps,
+               versions=versions(), model='HuggingFaceTB/SmolLM2-135M-Instruct', train_type=a.train_type, quick=a.quick, steps=steps,
                config=dict(LORA, lora_target_modules=TARGETS, gradient_checkpointing='non-reentrant', lr=2e-4,
                            optimizer='AdamW', precision='bf16 compute, fp32 adapters', data='dummy: uniform random token ids, all learned but the first'),
                rows=[])
@@ -165,14 +173,14 @@ def main(argv=None):
     for b, T in settings:
         for s in systems:
             print(f'[{time.perf_counter()-t0:6.0f}s] {s} batch={b} context={T} ...', file=sys.stderr, flush=True)
-            try: r = measure(s, b, T, steps, threads)
+            try: r = measure(s, b, T, steps, threads, a.train_type)
             except Exception as e: r = dict(error=f'{type(e).__name__}: {e}')
             res['rows'].append(dict(batch=b, context=T, system=s, **r))
             print(table(res['rows'][-1:]).splitlines()[-1], file=sys.stderr, flush=True)
     res['total_seconds'], res['machine']['load_avg_end'] = time.perf_counter()-t0, os.getloadavg()
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
     (out/'results.json').write_text(json.dumps(res, indent=1))
-    md = (f"SmolLM2-135M QLoRA (NF4 + LoRA r=64 on q,k,v,gate,up,down), {res['date']}, {res['machine']['cpu']}, "
+    md = (f"SmolLM2-135M QLoRA (NF4 + LoRA r=64 on q,k,v,gate,up,down; ours as --train_type {a.train_type}), {res['date']}, {res['machine']['cpu']}, "
           f"{res['machine']['cores']} cores, torch {res['versions']['torch']}, bitsandbytes {res['versions']['bitsandbytes']}, "
           f"transformers {res['versions']['transformers']}, peft {res['versions']['peft']}; mean learned tokens/s over "
           f"steps 2-{steps} of {steps}; 1-minute load average {res['machine']['load_avg_start'][0]:.1f} at start, "

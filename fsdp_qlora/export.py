@@ -6,22 +6,20 @@ Docs: https://fsdp-qlora.github.io/fsdp_qlora/export.html.md"""
 
 # %% ../nbs/07_export.ipynb #960906a0
 from __future__ import annotations
-import os, sys, json, math, shutil, inspect
+import os, sys, json, math, shutil
 from pathlib import Path
 import torch, torch.nn as nn
-import bitsandbytes as bnb
 from fastcore.script import call_parse, bool_arg
 from .core import flag_parser, parse_flags
 from .hub import resolve_model, DEFAULT_MODEL
 from .loading import SafeReader, ST_DTYPES, build_model, load_weights, get_train_type
 from .lora import PEFT_PREFIX
-from .quant import swap_linears
+from .quant import get_backend, backend_of
 
 # %% auto #0
-__all__ = ['ADAPTER_FILES', 'BNB_4BIT', 'QUANT', 'DTYPE_NAMES', 'adapter_config', 'adapter_shapes', 'adapted_layers',
-           'check_adapter', 'hf_model', 'peft_model', 'adapter_key', 'load_adapter', 'adapted_model', 'as_trained',
-           'merged_weight', 'SafeWriter', 'merge_adapter', 'random_adapter', 'load_model', 'generate', 'generate_cli',
-           'main']
+__all__ = ['ADAPTER_FILES', 'BNB_4BIT', 'DTYPE_NAMES', 'adapter_config', 'adapter_shapes', 'adapted_layers', 'check_adapter',
+           'hf_model', 'peft_model', 'adapter_key', 'load_adapter', 'adapted_model', 'as_trained', 'merged_weight',
+           'SafeWriter', 'merge_adapter', 'random_adapter', 'load_model', 'generate', 'generate_cli', 'main']
 
 # %% ../nbs/07_export.ipynb #5e85540e
 ADAPTER_FILES = ('adapter_config.json', 'adapter_model.safetensors')
@@ -81,7 +79,7 @@ def hf_model(
     elif device is not None: q['device_map'] = {'': str(torch.device(device))}
     m = AutoModelForCausalLM.from_pretrained(resolve_model(path), dtype=torch.bfloat16, **q)
     for l in m.modules():
-        if isinstance(l, bnb.nn.Linear4bit): l.support_avx512bf16_for_cpu = False  # training's packed layout, never repacked
+        if backend_of(l): l.support_avx512bf16_for_cpu = False  # training's packed layout, never repacked
     return m.eval()
 
 def peft_model(
@@ -126,29 +124,30 @@ def adapted_model(
     base, # HF model directory or hub name
     adapter_dir, # the adapter
     train_type:str='qlora', # how it was trained: a key of `fsdp_qlora.loading.TRAIN_TYPES`
+    n_bits:int|None=None, # the run's --n_bits (HQQ bases)
 )->nn.Module:
     "Our loader: the training skeleton of `train_type` for the adapter's settings, base weights, adapter weights; eval mode."
     cfg, path = check_adapter(adapter_dir, base), resolve_model(base)
     if bool(cfg.get('use_dora')) != (get_train_type(train_type).adapter == 'dora'):
         raise ValueError(f"The adapter in {adapter_dir} is {'DoRA' if cfg.get('use_dora') else 'LoRA'} but --train_type {train_type} is not: pass the type it was trained with.")
     m = build_model(path, train_type, lora_rank=cfg['r'], lora_alpha=cfg['lora_alpha'], lora_dropout=cfg.get('lora_dropout', 0.),
-                    lora_target_modules=sorted(cfg['target_modules']))
+                    lora_target_modules=sorted(cfg['target_modules']), n_bits=n_bits)
     load_weights(m, path, progress=False)
     return load_adapter(m, adapter_dir).eval()
 
 # %% ../nbs/07_export.ipynb #3032595f
-_sw = {k: v.default for k, v in inspect.signature(swap_linears).parameters.items()}  # what training quantizes with
-QUANT = dict(blocksize=_sw['blocksize'], compress_statistics=_sw['double_quant'], quant_type=_sw['quant_type'], quant_storage=_sw['quant_storage'])
-
 def as_trained(
     w:torch.Tensor, # a linear weight from the checkpoint
-    quantized:bool=True, # QLoRA: what the 4-bit layer computed with; else `w` itself
+    quantized:bool|str=True, # True: bitsandbytes NF4 as QLoRA trains; a key of `BACKENDS` ('hqq'); False: `w` itself
     device='cpu', # where training quantized it: bitsandbytes' CPU and CUDA kernels are different implementations
     compute_dtype=torch.bfloat16, # training's compute dtype (fp16 for --precision fp16_autocast)
+    n_bits:int|None=None, # bits per weight (HQQ: --n_bits; default: the backend's)
 )->torch.Tensor:
-    "The dense weight training used in place of checkpoint weight `w` (on the CPU)."
+    "The dense weight training used in place of checkpoint weight `w` (on the CPU): quantized and dequantized by training's backend and settings."
     if not quantized: return w
-    return bnb.functional.dequantize_4bit(*bnb.functional.quantize_4bit(w.to(device, compute_dtype), **QUANT)).cpu()
+    q = get_backend('bnb' if quantized is True else quantized)
+    layer = q.make(nn.Linear(w.shape[1], w.shape[0], bias=False, device='meta'), compute_dtype, torch.bfloat16, n_bits or q.nbits[0])
+    return q.dequantize(layer, q.quantize(layer, w.to(device, compute_dtype))).cpu()
 
 def merged_weight(
     w:torch.Tensor, # dense base weight (out, in)
@@ -230,11 +229,12 @@ def merge_adapter(
     base_dir, # base model: HF directory or hub name
     adapter_dir, # the trained adapter
     out_dir, # where the merged HF model directory goes
-    quantized:bool=True, # the adapter was trained on the 4-bit base (QLoRA): merge onto NF4-quantized-then-dequantized weights
+    quantized:bool|str=True, # the adapter was trained on a quantized base: merge onto its quantized-then-dequantized weights (True: NF4; or 'hqq')
     dtype:torch.dtype|None=None, # dtype of the output's floating tensors (None: the base's)
     max_shard_size:int=2<<30, # bytes per output shard
     device='cpu', # where training quantized the base ('cuda' for a GPU run): merge onto what it computed with
     compute_dtype=torch.bfloat16, # training's compute dtype (fp16 for --precision fp16_autocast)
+    n_bits:int|None=None, # HQQ's --n_bits
 )->Path:
     "Write `base_dir` with `adapter_dir` merged into it to `out_dir`, streaming one tensor at a time; `out_dir`."
     from safetensors import safe_open
@@ -253,7 +253,7 @@ def merge_adapter(
             if k in targets:
                 p = PEFT_PREFIX + k[:-len('.weight')]
                 m = af.get_tensor(p + '.lora_magnitude_vector') if cfg.get('use_dora') else None
-                t = merged_weight(as_trained(t, quantized, device, compute_dtype), af.get_tensor(p + '.lora_A.weight'), af.get_tensor(p + '.lora_B.weight'), scale, m)
+                t = merged_weight(as_trained(t, quantized, device, compute_dtype, n_bits), af.get_tensor(p + '.lora_A.weight'), af.get_tensor(p + '.lora_B.weight'), scale, m)
             w.write(k, t.to(dt(k))); del t
     w.close()
     _small_files(path, out, dtype)

@@ -10,59 +10,47 @@ import re, json, math, struct, zlib, functools
 from dataclasses import dataclass
 from pathlib import Path
 import torch, torch.nn as nn
-import bitsandbytes as bnb
-from bitsandbytes.nn import Linear4bit, Params4bit
 from torch.distributed.tensor import DTensor
 from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
 from tqdm.auto import tqdm
 from .core import is_main, rss, peak_rss, reset_peak
-from .quant import empty_model, swap_linears
+from .quant import empty_model, swap_linears, backend_of, get_backend
 from .lora import apply_lora, lora_targets
 
 # %% auto #0
-__all__ = ['TRAIN_TYPES', 'ST_DTYPES', 'MMAP_THRESHOLD_MAX', 'TrainType', 'get_train_type', 'packed_shape', 'pack_meta',
-           'build_model', 'SafeReader', 'ckpt_key', 'local_part', 'local_rows', 'quant_state_of', 'quantize_slice',
-           'init_adapter', 'malloc_eager', 'malloc_trim', 'check_fit', 'check_finite', 'materialize', 'load_weights',
-           'weight_bytes', 'shard_and_load', 'load_target', 'write_random_llama']
+__all__ = ['TRAIN_TYPES', 'ST_DTYPES', 'MMAP_THRESHOLD_MAX', 'TrainType', 'get_train_type', 'llama_pro_layers', 'build_model',
+           'SafeReader', 'ckpt_key', 'local_part', 'local_rows', 'init_adapter', 'malloc_eager', 'malloc_trim',
+           'check_fit', 'check_finite', 'materialize', 'load_weights', 'weight_bytes', 'shard_and_load', 'load_target',
+           'write_random_llama']
 
 # %% ../nbs/03_loading.ipynb #5b07fb8e
 @dataclass(frozen=True)
 class TrainType:
-    "What a `--train_type` means: base quantization, adapter kind, whose adapter code, and whether it exists yet."
-    quant:str|None=None # 'bnb' (4-bit NF4 via bitsandbytes), 'hqq', or None (16/32-bit base)
+    "What a `--train_type` means: base quantization, what is trained, and whose adapter code."
+    quant:str|None=None # a key of `fsdp_qlora.quant.BACKENDS` ('bnb', 'hqq'), or None (16/32-bit base)
     adapter:str|None=None # 'lora', 'dora', 'llama_pro', or None (train every weight)
     impl:str='custom' # 'peft' or 'custom' (fsdp_qlora.lora)
-    ready:bool=True # False: named by the contract, not built yet
 
 TRAIN_TYPES = dict(
     full=TrainType(), lora=TrainType(None, 'lora', 'peft'), qlora=TrainType('bnb', 'lora', 'peft'),
     custom_lora=TrainType(None, 'lora'), custom_qlora=TrainType('bnb', 'lora'), bnb_dora=TrainType('bnb', 'dora'),
-    hqq_lora=TrainType('hqq', 'lora', ready=False), hqq_dora=TrainType('hqq', 'dora', ready=False),
-    bnb_llama_pro=TrainType('bnb', 'llama_pro', ready=False), hqq_llama_pro=TrainType('hqq', 'llama_pro', ready=False))
+    hqq_lora=TrainType('hqq', 'lora'), hqq_dora=TrainType('hqq', 'dora'),
+    bnb_llama_pro=TrainType('bnb', 'llama_pro'), hqq_llama_pro=TrainType('hqq', 'llama_pro'))
 
 def get_train_type(name:str)->TrainType:
     "The `TrainType` called `name`, or one clear error."
     if name not in TRAIN_TYPES: raise ValueError(f"Unknown --train_type {name!r}: choose one of {', '.join(TRAIN_TYPES)}.")
-    tt = TRAIN_TYPES[name]
-    if not tt.ready: raise NotImplementedError(f"--train_type {name} is not built yet; use one of {', '.join(k for k, v in TRAIN_TYPES.items() if v.ready)}.")
-    return tt
+    return TRAIN_TYPES[name]
+
 
 # %% ../nbs/03_loading.ipynb #2b434529
-def packed_shape(lin:Linear4bit)->tuple:
-    "Shape of `lin`'s packed 4-bit weight in its storage dtype: two codes per byte, a column like bitsandbytes'."
-    nbytes = (lin.in_features*lin.out_features + 1)//2
-    isz = torch.tensor([], dtype=lin.quant_storage).element_size()
-    return ((nbytes + isz - 1)//isz, 1)
+def llama_pro_layers(model:nn.Module)->list:
+    "Indices of the decoder blocks that block expansion added, as recorded in the model's config.json (`fsdp_qlora.expand`)."
+    rec = getattr(model.config, 'llama_pro', None)
+    if not rec: raise ValueError(f"{model.config._name_or_path} is not a block-expanded model (its config.json has no 'llama_pro' record): "
+                                 "make one with fsdp-qlora-expand and pass it as --llama_pro_path.")
+    return list(rec['new_layers'])
 
-def pack_meta(model:nn.Module)->nn.Module:
-    "Give every `Linear4bit` of `model` a meta `Params4bit` of its packed shape, in place."
-    for m in model.modules():
-        if not isinstance(m, Linear4bit): continue
-        w = m.weight
-        m.quant_args = dict(blocksize=w.blocksize, compress_statistics=w.compress_statistics, quant_type=w.quant_type)
-        m.weight = Params4bit(torch.empty(packed_shape(m), dtype=m.quant_storage, device='meta'), requires_grad=False,
-                              quant_storage=m.quant_storage, module=m, bnb_quantized=True, **m.quant_args)
-    return model
 
 # %% ../nbs/03_loading.ipynb #9450d10c
 def build_model(
@@ -76,20 +64,28 @@ def build_model(
     adapter_dtype=torch.float32, # dtype of LoRA/DoRA weights
     quant_storage=torch.bfloat16, # dtype holding packed 4-bit bytes (what FSDP shards)
     compute_dtype=torch.bfloat16, # dtype 4-bit layers dequantize to and multiply in
+    n_bits:int|None=None, # bits per quantized weight (default: the backend's; HQQ offers 8, 4, 3, 2)
 )->nn.Module:
     "The model of `path` for `train_type` with every parameter on the meta device: no memory used yet."
     tt = get_train_type(train_type)
     model = empty_model(path, dtype=dtype)
     model.tie_weights()
-    if tt.quant == 'bnb': pack_meta(swap_linears(model, compute_dtype=compute_dtype, quant_storage=quant_storage))
+    model.requires_grad_(False)
+    new = [model.get_decoder().layers[i] for i in llama_pro_layers(model)] if tt.adapter == 'llama_pro' else []
+    names = {id(m): n for n, m in model.named_modules()}
+    if tt.quant: swap_linears(model, tt.quant, skip=('lm_head', *(names[id(l)] for l in new)), compute_dtype=compute_dtype,
+                              quant_storage=quant_storage, nbits=n_bits)
     if tt.adapter is None: return model.requires_grad_(True)
+    if tt.adapter == 'llama_pro':  # only the new blocks learn
+        for l in new: l.requires_grad_(True)
+        return model
     if tt.impl == 'custom':
         return apply_lora(model, lora_target_modules, r=lora_rank, alpha=lora_alpha, dropout=lora_dropout,
                           dora=tt.adapter == 'dora', dtype=adapter_dtype)
     from peft import LoraConfig, get_peft_model
     cfg = LoraConfig(r=lora_rank, lora_alpha=lora_alpha, lora_dropout=lora_dropout, task_type='CAUSAL_LM',
                      target_modules=lora_targets(model, lora_target_modules))
-    if tt.quant == 'bnb': model.is_loaded_in_4bit = True  # so peft picks its bitsandbytes LoRA layer, as on transformers' 4-bit models
+    if tt.quant and (flag := get_backend(tt.quant).peft_flag): setattr(model, flag, True)  # so peft picks its LoRA layer for this base, as on transformers' 4-bit models
     model = get_peft_model(model, cfg, low_cpu_mem_usage=True)
     for n, p in model.named_parameters():
         if p.requires_grad: p.data = torch.empty_like(p, dtype=adapter_dtype)
@@ -188,54 +184,22 @@ def local_rows(p:torch.Tensor, shape)->tuple|None:
 def _put(p, t, is_local=False):
     with torch.no_grad(): (p.to_local() if isinstance(p, DTensor) else p.data).copy_(t if is_local else local_part(t, p))
 
-def quant_state_of(
-    w:torch.Tensor, # the weight being quantized
-    absmax:torch.Tensor, # fp32 absmax of each of its blocks
-    blocksize:int=64, # weights per block
-    compress_statistics:bool=True, # double quantization of `absmax`
-    quant_type:str='nf4', # 'nf4' or 'fp4'
-)->bnb.functional.QuantState:
-    "The `QuantState` bitsandbytes' `quantize_4bit` builds from `w`'s block absmax values."
-    F = bnb.functional
-    kw = dict(shape=w.shape, dtype=w.dtype, blocksize=blocksize, code=F.get_4bit_type(quant_type, device=w.device), quant_type=quant_type)
-    if not compress_statistics: return F.QuantState(absmax=absmax, **kw)
-    offset = absmax.mean()
-    qabsmax, state2 = F.quantize_blockwise(absmax - offset, blocksize=256)
-    return F.QuantState(absmax=qabsmax, offset=offset, state2=state2, **kw)
-
-def quantize_slice(
-    w:torch.Tensor, # the whole weight
-    start:int, stop:int, # the range of its flattened weights wanted packed (even numbers)
-    blocksize:int=64, compress_statistics:bool=True, quant_type:str='nf4',
-)->tuple:
-    "The packed bytes (uint8) of `w`'s weights `start:stop` and the whole quant state, quantizing only the blocks in range."
-    flat = w.reshape(-1)
-    if flat.numel() % blocksize or start % 2 or stop % 2: raise ValueError('quantize_slice needs whole blocks and an even range.')
-    a0, b0 = start//blocksize*blocksize, min(-(-stop//blocksize)*blocksize, flat.numel())
-    part, _ = torch.ops.bitsandbytes.quantize_4bit.default(flat[a0:b0], blocksize, quant_type, torch.uint8)
-    absmax = flat.reshape(-1, blocksize).abs().amax(-1).float()  # exact in any float dtype: abs and max round nothing
-    return part.reshape(-1)[(start-a0)//2:(stop-a0)//2], quant_state_of(w, absmax, blocksize, compress_statistics, quant_type)
-
 def _is_dora(m)->bool:
     "True if `m` has a DoRA magnitude (ours: a parameter; peft's: a non-empty `ModuleDict`, empty on its LoRA layers)."
     v = getattr(m, 'lora_magnitude_vector', None)
     return isinstance(v, torch.Tensor) or (isinstance(v, nn.ModuleDict) and len(v) > 0)
 
-def _quantize_into(mod:Linear4bit, w:torch.Tensor, whole:bool=False):
-    "Quantize `w` into `mod`: only this rank's shard of the packed bytes when `mod.weight` is sharded by rows, unless `whole`."
-    w0, per = mod.weight, 2*mod.weight.element_size()  # weights per element of the packed storage
-    rows = local_rows(w0, w0.shape) if isinstance(w0, DTensor) and not whole else None
-    if rows is not None and w.numel() % (mod.quant_args['blocksize']*per) == 0:
-        part, qs = quantize_slice(w, rows[0]*per, rows[1]*per, **mod.quant_args)
-        mod.quant_state = qs
-        _put(w0, part.view(mod.quant_storage).unsqueeze(1), is_local=True)
-        return None, qs
-    packed, qs = bnb.functional.quantize_4bit(w, quant_storage=mod.quant_storage, **mod.quant_args)
-    mod.quant_state = qs
-    if isinstance(w0, DTensor): _put(w0, packed)
-    else: mod.weight = Params4bit(packed, requires_grad=False, quant_state=qs, module=mod, quant_storage=mod.quant_storage,
-                                  bnb_quantized=True, **mod.quant_args)
-    return packed, qs
+def _quantize_into(mod:nn.Module, w:torch.Tensor, whole:bool=False)->dict|None:
+    "Quantize `w` into quantized layer `mod` with its backend: only this rank's rows when its packed weight is sharded by rows (and the backend can), unless `whole`; the whole packed tensors otherwise."
+    q, w0 = backend_of(mod), mod.weight
+    rows = local_rows(w0, w0.shape) if isinstance(w0, DTensor) and q.quantize_rows and not whole else None
+    if rows is not None and (part := q.quantize_rows(mod, w, *rows)) is not None:
+        _put(w0, part, is_local=True); return None
+    full = q.quantize(mod, w)
+    for k, t in full.items():
+        if isinstance(p := getattr(mod, k), DTensor): _put(p, t)
+    return full
+
 
 # %% ../nbs/03_loading.ipynb #91e637f4
 def _seed_of(seed:int, name:str)->int: return (seed*1_000_003 + zlib.crc32(ckpt_key(name).encode())) % 2**63
@@ -272,6 +236,11 @@ def malloc_trim():
 # %% ../nbs/03_loading.ipynb #07ef240c
 def _is_adapter(name:str)->bool: return 'lora_' in name
 
+def _derived(name:str, mods:dict)->bool:
+    "True for a quantized layer's parameter that is computed from its weight (HQQ's scale and zero), so not read from the checkpoint."
+    m, _, leaf = name.rpartition('.')
+    return backend_of(mods[m]) is not None and leaf not in ('weight', 'bias')
+
 def check_fit(
     model:nn.Module, # a `build_model` skeleton
     rd:SafeReader, # the checkpoint
@@ -283,13 +252,13 @@ def check_fit(
     ignore = [re.compile(r) for r in (getattr(model, '_keys_to_ignore_on_load_unexpected', None) or [])]
     if getattr(cfg, 'tie_word_embeddings', False): ignore.append(re.compile(r'^lm_head\.weight$'))
     extra = [k for k in rd.keys() if k not in owners and not any(r.search(k) for r in ignore)]
-    missing = [n for k, (n, _) in owners.items() if k not in rd.entries and not _is_adapter(n)]
+    missing = [n for k, (n, _) in owners.items() if k not in rd.entries and not _is_adapter(n) and not _derived(n, mods)]
     wrong = []
     for k in rd.keys():
         if k not in owners: continue
         n, p = owners[k]
         mod, dt = mods[n.rpartition('.')[0]], rd.entries[k][2]['dtype']
-        is4 = isinstance(mod, Linear4bit) and n.endswith('weight')
+        is4 = backend_of(mod) is not None and n.endswith('weight')
         want = [mod.out_features, mod.in_features] if is4 else list(p.shape)
         if rd.shape(k) != want or ST_DTYPES[dt].is_floating_point != (is4 or p.dtype.is_floating_point):
             wrong.append(f"{k} is {dt} {rd.shape(k)}, the model's {want}")
@@ -336,7 +305,7 @@ def load_weights(
     model:nn.Module, # a `build_model` skeleton, sharded with `fully_shard` or not
     path, # the HF model directory it was built from
     seed:int=42, # seeds the adapters' initial values
-    device='cpu', # the compute device: buffers, the 4-bit quant state, and where weights are quantized
+    device='cpu', # the compute device: buffers, the quant state, and where weights are quantized
     param_device=None, # where (sharded) parameters are materialized (default `device`; CPU under FSDP2 CPU offload)
     low_memory:bool=True, # stream one tensor at a time; False reads the whole checkpoint first (the anchor's simple way)
     progress:bool=True, # show a progress bar on rank 0
@@ -353,7 +322,7 @@ def load_weights(
     for k in tqdm(list(owners), desc='loading', disable=not (progress and is_main())):
         name, p = owners[k]
         mod = mods[name.rpartition('.')[0]]
-        is4 = isinstance(mod, Linear4bit) and name.endswith('weight')
+        is4 = backend_of(mod) is not None and name.endswith('weight')
         rows = None if is4 or tensors is not None else local_rows(p, rd.shape(k))
         if rows is not None or not (is4 or isinstance(p, DTensor) or tensors is not None):
             dst = p.to_local() if isinstance(p, DTensor) else p.data
@@ -365,34 +334,34 @@ def load_weights(
         if is4:
             parent = mods[name.rpartition('.base_layer')[0]] if '.base_layer.' in name else None
             dora = _is_dora(parent)
-            packed, qs = _quantize_into(mod, t.to(device, mod.compute_dtype or torch.bfloat16), whole=dora)
+            full = _quantize_into(mod, t.to(device, mod.compute_dtype or torch.bfloat16), whole=dora)
             if dora:  # DoRA: its magnitude starts at the base row norms
-                magnitudes[name.rpartition('.base_layer')[0]] = torch.linalg.norm(bnb.functional.dequantize_4bit(packed, qs).float(), dim=1)
+                magnitudes[name.rpartition('.base_layer')[0]] = torch.linalg.norm(backend_of(mod).dequantize(mod, full).float(), dim=1)
         else: _put(p, t, is_local=rows is not None)
         done.add(name); del t
         malloc_trim()
     for name, p in model.named_parameters():
-        if name not in done: init_adapter(name, p, seed, magnitudes)
+        if name not in done and not _derived(name, mods): init_adapter(name, p, seed, magnitudes)
     malloc_eager(MMAP_THRESHOLD_MAX)  # training allocates and frees activations constantly: don't mmap each one
     return model
 
 # %% ../nbs/03_loading.ipynb #bc291d81
 def weight_bytes(model:nn.Module)->dict:
-    "Bytes this rank holds: packed 4-bit weights, and all parameters (local shards for DTensors)."
+    "Bytes this rank holds: packed quantized weights (with any scales kept as parameters), and all parameters (local shards for DTensors)."
     res = dict(packed=0, params=0)
     for m in model.modules():
         for n, p in m.named_parameters(recurse=False):
             t = p.to_local() if isinstance(p, DTensor) else p
             b = t.numel()*t.element_size()
             res['params'] += b
-            if isinstance(m, Linear4bit) and n == 'weight': res['packed'] += b
+            if backend_of(m) and n != 'bias': res['packed'] += b
     return res
 
 def shard_and_load(path, train_type='qlora', low_memory=True, **kw):
     "Build `train_type` on meta, `fully_shard` each decoder layer and the root, load this rank's shards; memory figures."
     from torch.distributed.fsdp import fully_shard
     m = build_model(path, train_type, **kw)
-    base = m.base_model.model if hasattr(m, 'base_model') else m
+    base = m.base_model.model if hasattr(m, 'peft_config') else m
     for layer in base.model.layers: fully_shard(layer)
     fully_shard(m)
     reset_peak(); start = rss()

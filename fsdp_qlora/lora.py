@@ -6,16 +6,16 @@ Docs: https://fsdp-qlora.github.io/fsdp_qlora/lora.html.md"""
 
 # %% ../nbs/02_lora.ipynb #fb460502
 from __future__ import annotations
-import math, copy
+import math
 import torch, torch.nn as nn, torch.nn.functional as F
-import bitsandbytes as bnb
 from fastcore.basics import patch
 from peft import LoraConfig
 from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+from .quant import backend_of, is_linear
 
 # %% auto #0
-__all__ = ['LORA_TARGETS', 'PEFT_PREFIX', 'LoRA', 'dense_weight', 'DoRA', 'lora_targets', 'apply_lora', 'n_weights',
-           'trainable_params', 'lora_state_dict', 'lora_config']
+__all__ = ['LORA_TARGETS', 'PEFT_PREFIX', 'LoRA', 'dense_weight', 'DoRA', 'lora_targets', 'apply_lora', 'trainable_params',
+           'lora_state_dict', 'lora_config']
 
 # %% ../nbs/02_lora.ipynb #68f57468
 class LoRA(nn.Module):
@@ -52,22 +52,10 @@ class LoRA(nn.Module):
     def extra_repr(self): return f'r={self.r}, alpha={self.alpha}'
 
 # %% ../nbs/02_lora.ipynb #6fb0430e
-def _dequant_cpu_packed(data, qs):
-    "Dense weight from bitsandbytes' AVX512 inference layout, leaving the layer as it is."
-    codes, _ = bnb.functional._convert_weight_packed_for_cpu_inverse(data, copy.copy(qs))
-    st = bnb.functional.QuantState(absmax=qs.absmax.T.reshape(-1).float(), shape=qs.shape, code=qs.code,
-                                   blocksize=qs.blocksize, quant_type=qs.quant_type, dtype=qs.original_dtype)
-    return bnb.functional.dequantize_4bit(codes, st)
-
 def dense_weight(base:nn.Module)->torch.Tensor:
-    "The weight of linear layer `base` as a dense (out, in) tensor, dequantized when it is bitsandbytes 4-bit."
-    w = base.weight
-    if not isinstance(w, bnb.nn.Params4bit): return w
-    if not w.bnb_quantized or w.quant_state is None:
-        raise ValueError("This Linear4bit weight is not quantized yet: move the layer to a device (e.g. `.cpu()`) first.")
-    qs = w.quant_state
-    if getattr(qs, 'packing_format_for_cpu', False): return _dequant_cpu_packed(w.data, qs)
-    return bnb.functional.dequantize_4bit(w.data, qs)
+    "The weight of linear layer `base` as a dense (out, in) tensor, dequantized by its backend when it is quantized."
+    q = backend_of(base)
+    return q.dequantize(base) if q else base.weight
 
 # %% ../nbs/02_lora.ipynb #c13e8713
 @patch
@@ -144,10 +132,10 @@ def apply_lora(
     if any(isinstance(m, LoRA) for m in model.modules()):
         raise ValueError("This model already has LoRA/DoRA adapters: apply_lora wraps a model once; start from the base model.")
     names = lora_targets(model, targets)
-    hits = [(n, m) for n, m in model.named_modules() if n.split('.')[-1] in names and isinstance(m, nn.Linear)]
+    hits = [(n, m) for n, m in model.named_modules() if n.split('.')[-1] in names and is_linear(m)]
     missing = set(names) - {n.split('.')[-1] for n, _ in hits}
     if missing:
-        have = sorted({n.split('.')[-1] for n, m in model.named_modules() if isinstance(m, nn.Linear)})
+        have = sorted({n.split('.')[-1] for n, m in model.named_modules() if is_linear(m)})
         raise ValueError(f"No linear layer named {sorted(missing)} in this model; its linear layers are named {have}.")
     model.requires_grad_(False)
     cls = DoRA if dora else LoRA
@@ -157,15 +145,17 @@ def apply_lora(
     return model
 
 # %% ../nbs/02_lora.ipynb #d7c65490
-def n_weights(p:torch.Tensor)->int:
-    "How many weights parameter `p` holds: the unpacked count for a 4-bit `Params4bit`."
-    qs = getattr(p, 'quant_state', None)
-    return math.prod(qs.shape) if isinstance(p, bnb.nn.Params4bit) and qs is not None else p.numel()
-
 def trainable_params(model:nn.Module)->tuple:
     "Numbers of trainable and of all weights in `model`: `(trainable, total)`."
-    ps = list(model.parameters())
-    return sum(n_weights(p) for p in ps if p.requires_grad), sum(n_weights(p) for p in ps)
+    seen, tr, tot = set(), 0, 0
+    for m in model.modules():
+        q = backend_of(m)
+        for n, p in m.named_parameters(recurse=False):
+            if id(p) in seen: continue
+            seen.add(id(p))
+            k = p.numel() if not q or n == 'bias' else m.in_features*m.out_features if n == 'weight' else 0
+            tot += k; tr += k*p.requires_grad
+    return tr, tot
 
 # %% ../nbs/02_lora.ipynb #c7c472d1
 PEFT_PREFIX = 'base_model.model.'  # what peft puts before a module's path in saved adapter keys

@@ -13,7 +13,8 @@ from typing import Callable
 from .core import fmt_bytes
 from .loading import get_train_type
 from .lora import lora_targets
-from .wrap import quant_state_bytes, get_precision
+from .quant import get_backend
+from .wrap import get_precision
 
 # %% auto #0
 __all__ = ['MODELS', 'ACTS', 'GiB', 'RUNTIME', 'SLACK', 'HOLES', 'TERMS', 'Shape', 'shape_of', 'Job', 'act_bytes', 'Term', 'Plan',
@@ -30,6 +31,7 @@ class Shape:
     kv_heads:int # key/value heads (grouped-query attention)
     vocab:int # vocabulary size
     tied:bool=False # the output head shares the input embedding
+    new_layers:int=0 # of `layers`, those block expansion added (Llama-Pro), dense and trainable in the *_llama_pro types
     @property
     def head_dim(self)->int: return self.hidden//self.heads
     def linears(self)->dict:
@@ -66,7 +68,8 @@ def shape_of(
         cfg = json.loads((Path(cfg).expanduser()/'config.json').read_text())
     d = cfg if isinstance(cfg, dict) else cfg.to_dict()
     return Shape(d['hidden_size'], d['intermediate_size'], d['num_hidden_layers'], d['num_attention_heads'],
-                 d.get('num_key_value_heads') or d['num_attention_heads'], d['vocab_size'], bool(d.get('tie_word_embeddings', False)))
+                 d.get('num_key_value_heads') or d['num_attention_heads'], d['vocab_size'], bool(d.get('tie_word_embeddings', False)),
+                 len((d.get('llama_pro') or {}).get('new_layers', [])))
 
 # %% ../nbs/09_memory.ipynb #0d72aea6
 @dataclass
@@ -84,6 +87,7 @@ class Job:
     targets:str|list='all' # 'all' (`LORA_TARGETS`), 'default' (q, v), or names
     dropout:float=0.1 # LoRA dropout
     device:str='cuda' # 'cuda' (device bytes) or 'cpu' (resident bytes of a CPU rank)
+    n_bits:int|None=None # bits per quantized weight (default: the backend's)
     @property
     def tokens(self)->int: return self.batch_size*self.context_length
     @property
@@ -93,17 +97,32 @@ class Job:
     @property
     def cb(self)->int: return get_precision(self.precision).compute.itemsize
     @property
-    def tb(self)->int: return 4 if self.tt.adapter else self.wb
-    def lin_bytes(self, n:int)->float: return n/2 if self.tt.quant else n*self.wb
+    def lora(self)->bool: return self.tt.adapter in ('lora', 'dora')
+    @property
+    def q(self): return get_backend(self.tt.quant) if self.tt.quant else None
+    @property
+    def nbits(self)->int|None: return (self.n_bits or self.q.nbits[0]) if self.q else None
+    @property
+    def qlayers(self)->int:
+        "Decoder layers whose linears are quantized: all of them, except the new blocks of a block-expanded model."
+        return 0 if not self.q else self.s.layers - (self.s.new_layers if self.tt.adapter == 'llama_pro' else 0)
+    @property
+    def tb(self)->int: return 4 if self.lora else self.wb
+    def lin_bytes(self, n:int, dense:bool=False)->float: return n*self.q.bits(self.nbits)/8 if self.q and not dense else n*self.wb
     def target_names(self)->list: return lora_targets('llama', self.targets)  # a `Shape` is a Llama-style decoder
     def lora_layer(self)->int:
         "Adapter parameters of one decoder layer (0 when every weight trains)."
         ts = self.target_names()
-        return sum(self.rank*(i + o) for n, (i, o) in self.s.linears().items() if n in ts) if self.tt.adapter else 0
+        return sum(self.rank*(i + o) for n, (i, o) in self.s.linears().items() if n in ts) if self.lora else 0
     def layer_bytes(self)->float:
-        "Bytes of one decoder layer's frozen weights and its adapters, gathered whole."
-        return sum(self.lin_bytes(i*o) for i, o in self.s.linears().values()) + 2*self.s.hidden*self.wb + self.lora_layer()*self.tb
-    def trainable(self)->int: return self.s.layers*self.lora_layer() if self.tt.adapter else self.s.params()
+        "Bytes of one decoder layer's weights and its adapters, gathered whole (a dense new block, when there are some)."
+        dense = self.qlayers < self.s.layers
+        return sum(self.lin_bytes(i*o, dense) for i, o in self.s.linears().values()) + 2*self.s.hidden*self.wb + self.lora_layer()*self.tb
+    def trainable(self)->int:
+        "Parameters that train: adapters, a block-expanded model's new blocks, or everything."
+        if self.lora: return self.s.layers*self.lora_layer()
+        if self.tt.adapter == 'llama_pro': return self.s.new_layers*(sum(i*o for i, o in self.s.linears().values()) + 2*self.s.hidden)
+        return self.s.params()
 
 # %% ../nbs/09_memory.ipynb #bcd7d6e7
 def _mask(j): return 0 if not j.dropout else (j.tb if j.device == 'cpu' else 1)
@@ -113,8 +132,8 @@ ACTS = dict(  # bytes a decoder layer keeps for backward, per token
     rotary=lambda j, s: 2*s.head_dim*j.cb,
     attention=lambda j, s: j.cb*2*(s.hidden + s.kv_heads*s.head_dim) + 4*s.heads,
     mlp=lambda j, s: 3*s.inter*j.cb,
-    lora=lambda j, s: sum((_mask(j) + j.tb)*i + j.tb*j.rank for n, (i, o) in s.linears().items() if n in j.target_names()) if j.tt.adapter else 0,
-    linear_inputs=lambda j, s: 0 if j.tt.adapter else j.cb*(5*s.hidden + s.inter))
+    lora=lambda j, s: sum((_mask(j) + j.tb)*i + j.tb*j.rank for n, (i, o) in s.linears().items() if n in j.target_names()) if j.lora else 0,
+    linear_inputs=lambda j, s: 0 if j.lora else j.cb*(5*s.hidden + s.inter))
 
 def act_bytes(j:Job)->dict:
     "Bytes one decoder layer keeps for backward per token, by `ACTS` term."
@@ -131,21 +150,21 @@ RUNTIME = dict(cpu=620e6, cuda=1.0*GiB)  # bytes of a rank before any model: mea
 SLACK = dict(cpu=0.25, cuda=0.1)  # allocator overhead as a share of the working set
 HOLES = 0.65  # glibc's resident freed holes in checkpointed multi-rank CPU runs, as a further share of the working set
 
-def _lin(j): return j.s.layers*sum(j.lin_bytes(i*o) for i, o in j.s.linears().values())
+def _lin(j): return sum(j.qlayers*j.lin_bytes(i*o) + (j.s.layers - j.qlayers)*j.lin_bytes(i*o, True) for i, o in j.s.linears().values())
 def _dense(j): return (j.s.vocab*j.s.hidden*(1 if j.s.tied else 2) + (2*j.s.layers + 1)*j.s.hidden)*j.wb
-def _qs(j): return j.s.layers*sum(quant_state_bytes(i*o) for i, o in j.s.linears().values()) if j.tt.quant else 0
+def _qs(j): return j.qlayers*sum(j.q.state_bytes(i*o, j.nbits) for i, o in j.s.linears().values()) if j.q else 0
 def _acts(j): return (1 if j.gc else j.s.layers)*j.tokens*sum(act_bytes(j).values())
 
 TERMS = [
-    Term('4-bit weights', 'sharded', lambda j: _lin(j)/j.world),
+    Term('linear weights', 'sharded', lambda j: _lin(j)/j.world),
     Term('dense weights', 'sharded', lambda j: _dense(j)/j.world),
     Term('quant state', 'replicated', _qs),
-    Term('adapters', 'sharded', lambda j: j.trainable()*j.tb/j.world),
+    Term('adapters', 'sharded', lambda j: j.trainable()*j.tb/j.world if j.lora else 0),  # full / llama_pro: the weights lines hold them
     Term('gradients', 'sharded', lambda j: j.trainable()*j.tb/j.world),
     Term('optimizer', 'sharded', lambda j: 2*j.trainable()*j.tb/j.world),
     Term('gathered layers', 'working', lambda j: 2*j.layer_bytes()),
     Term('gathered root', 'working', lambda j: j.s.vocab*j.s.hidden*j.wb),
-    Term('dequantized weight', 'working', lambda j: max(i*o for i, o in j.s.linears().values())*j.cb if j.tt.quant else 0),
+    Term('dequantized weight', 'working', lambda j: max(i*o for i, o in j.s.linears().values())*j.cb if j.q else 0),
     Term('layer inputs', 'working', lambda j: j.s.layers*j.tokens*j.s.hidden*j.cb if j.gc else 0),
     Term('activations', 'working', _acts),
     Term('logits', 'working', lambda j: 12*j.tokens*j.s.vocab),
@@ -195,10 +214,11 @@ def plan(
     gpu_gb:float=24, # memory of each device (GiB)
     runtime:float|None=None, # bytes of a rank before any model (default: `RUNTIME[device]`)
     slack:float|None=None, # allocator overhead as a share of the working set (default: `SLACK[device]`)
+    n_bits:int|None=None, # bits per quantized weight (HQQ: 8, 4, 3, 2; default: the backend's)
 )->Plan:
     "The peak memory of each rank training `cfg` with these flags, term by term, and whether it fits."
     j = Job(shape_of(cfg), max(1, world_size), train_type, precision, batch_size, context_length, use_gradient_checkpointing,
-            use_cpu_offload, lora_rank, lora_target_modules, lora_dropout, device)
+            use_cpu_offload, lora_rank, lora_target_modules, lora_dropout, device, n_bits)
     off = use_cpu_offload and device != 'cpu'
     rows = [(t.name, t.kind, 'host' if off and t.kind == 'sharded' else 'device', t.f(j)) for t in TERMS]
     work = sum(b for _, k, _, b in rows if k == 'working')
@@ -214,10 +234,10 @@ def plan_from_args(
 )->Plan:
     "The `Plan` of a training run given the trainer's flag dict."
     ws, dev = c.get('world_size', -1), c.get('device') or 'cuda'
-    return plan(c.get('model_name') or 'SmolLM2-135M', ws if ws and ws > 0 else 2, c.get('train_type', 'qlora'), c.get('precision', 'bf16'),
+    return plan(c.get('llama_pro_path') or c.get('model_name') or 'SmolLM2-135M', ws if ws and ws > 0 else 2, c.get('train_type', 'qlora'), c.get('precision', 'bf16'),
                 c.get('batch_size', 1), c.get('context_length', 512), c.get('use_gradient_checkpointing', True),
                 c.get('use_cpu_offload', False), c.get('lora_rank', 64), c.get('lora_target_modules', 'all'), c.get('lora_dropout', 0.1),
-                'cpu' if dev == 'cpu' else 'cuda', gpu_gb or c.get('gpu_gb') or 24)
+                'cpu' if dev == 'cpu' else 'cuda', gpu_gb or c.get('gpu_gb') or 24, n_bits=c.get('n_bits'))
 
 def plan_cli(argv:list|None=None):
     "Console script `fsdp-qlora-plan`: the trainer's flags (and `--gpu_gb`) in, the plan of each rank out."

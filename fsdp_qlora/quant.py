@@ -6,18 +6,26 @@ Docs: https://fsdp-qlora.github.io/fsdp_qlora/quant.html.md"""
 
 # %% ../nbs/01_quant.ipynb #f6df37f2
 from __future__ import annotations
+import copy, math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 import torch, torch.nn as nn, torch.nn.functional as F
+import bitsandbytes.functional as bnbF
 from bitsandbytes.nn import Linear4bit, Params4bit
+from torch.distributed.tensor import DTensor
+from hqq.core.quantize import Quantizer, HQQMatmulNoCacheDeq, hqq_base_quant_config
 from safetensors import safe_open
 from transformers import AutoConfig, AutoModelForCausalLM
 from accelerate import init_empty_weights
 
 # %% auto #0
-__all__ = ['NF4', 'DYNAMIC', 'GRID', 'nf4_levels', 'absmax_scale', 'nearest_level', 'pack_nibbles', 'unpack_nibbles',
-           'dynamic_map', 'grid_lut', 'grid_nearest', 'quantize_nf4', 'dequantize_nf4', 'empty_model',
-           'set_4bit_weight', 'swap_linears', 'load_quantized', 'quant_state_nbytes', 'model_nbytes',
-           'check_quant_storage']
+__all__ = ['NF4', 'DYNAMIC', 'GRID', 'BACKENDS', 'nf4_levels', 'absmax_scale', 'nearest_level', 'pack_nibbles', 'unpack_nibbles',
+           'dynamic_map', 'grid_lut', 'grid_nearest', 'quantize_nf4', 'dequantize_nf4', 'empty_model', 'packed_shape',
+           'bnb_quantize', 'bnb_layer', 'bnb_dequantize', 'bnb_state', 'quant_state_bytes', 'quant_state_of',
+           'quantize_slice', 'bnb_quantize_rows', 'QuantBackend', 'get_backend', 'backend_of', 'is_linear',
+           'swap_linears', 'load_quantized', 'quant_state_nbytes', 'model_nbytes', 'check_quant_storage', 'hqq_packed',
+           'HQQLinear', 'hqq_quantize', 'hqq_layer']
 
 # %% ../nbs/01_quant.ipynb #ca1b3158
 def nf4_levels(
@@ -126,38 +134,171 @@ def empty_model(
     with init_empty_weights(include_buffers=False):
         return AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path), dtype=dtype)
 
-def set_4bit_weight(
-    lin:Linear4bit, # layer to fill
-    w:torch.Tensor, # its full-precision weight, [out_features, in_features]
-    device='cpu', # where the packed weight and its quant state live
-):
-    "Quantize `w` into `lin` with the layer's own settings (bitsandbytes quantizes when the weight moves to `device`)."
-    old = lin.weight
-    lin.weight = Params4bit(w, requires_grad=False, blocksize=old.blocksize, compress_statistics=old.compress_statistics,
-                            quant_type=old.quant_type, quant_storage=old.quant_storage, module=lin).to(device)
+# %% ../nbs/01_quant.ipynb #ea231d34
+def packed_shape(lin:Linear4bit)->tuple:
+    "Shape of `lin`'s packed 4-bit weight in its storage dtype: two codes per byte, a column like bitsandbytes'."
+    nbytes = (lin.in_features*lin.out_features + 1)//2
+    isz = torch.tensor([], dtype=lin.quant_storage).element_size()
+    return ((nbytes + isz - 1)//isz, 1)
 
-def swap_linears(
-    model:nn.Module, # model whose `nn.Linear` layers become `Linear4bit`
-    skip=('lm_head',), # names of linear layers to keep (matched against each part of the dotted name)
+def bnb_quantize(
+    mod:Linear4bit, # the layer (its parameter may be meta, real or an FSDP shard)
+    w:torch.Tensor, # its dense weight (out, in), on the device to quantize on
+)->dict:
+    "Quantize `w` with bitsandbytes and `mod`'s settings: `{'weight': the whole packed weight}`; the quant state stays on `mod`."
+    packed, mod.quant_state = bnbF.quantize_4bit(w, quant_storage=mod.quant_storage, **mod.quant_args)
+    if not isinstance(mod.weight, DTensor):
+        mod.weight = Params4bit(packed, requires_grad=False, quant_state=mod.quant_state, module=mod, quant_storage=mod.quant_storage,
+                                bnb_quantized=True, **mod.quant_args)
+    return dict(weight=packed)
+
+def bnb_layer(
+    lin:nn.Linear, # the layer to replace: on meta, or with real weights (then quantized on the spot)
     compute_dtype=torch.bfloat16, # dtype the forward dequantizes to and multiplies in
-    quant_type='nf4', # 'nf4' or 'fp4'
     quant_storage=torch.bfloat16, # dtype holding the packed bytes: FSDP's param dtype
+    nbits:int=4, # NF4 and FP4 store 4
+    quant_type='nf4', # 'nf4' or 'fp4'
     double_quant=True, # quantize the absmax values too
     blocksize=64, # weights per absmax
+)->Linear4bit:
+    "A bitsandbytes `Linear4bit` in place of `lin`, its weight a meta `Params4bit` of the packed shape (or quantized from `lin`'s)."
+    q = Linear4bit(lin.in_features, lin.out_features, bias=lin.bias is not None, compute_dtype=compute_dtype,
+                   compress_statistics=double_quant, quant_type=quant_type, quant_storage=quant_storage, device='meta')
+    q.support_avx512bf16_for_cpu = False  # keep the standard packed layout (see above)
+    q.quant_args = dict(blocksize=blocksize, compress_statistics=double_quant, quant_type=quant_type)
+    q.weight = Params4bit(torch.empty(packed_shape(q), dtype=quant_storage, device='meta'), requires_grad=False,
+                          quant_storage=quant_storage, module=q, bnb_quantized=True, **q.quant_args)
+    if not lin.weight.is_meta:
+        bnb_quantize(q, lin.weight.data)
+        if lin.bias is not None: q.bias = lin.bias
+    return q
+
+# %% ../nbs/01_quant.ipynb #564b5b03
+def _state_tensors(qs):
+    if qs is None: return []
+    ts = [getattr(qs, a, None) for a in ('absmax', 'code', 'offset')]
+    return [t for t in ts if isinstance(t, torch.Tensor)] + _state_tensors(getattr(qs, 'state2', None))
+
+def _dequant_cpu_packed(data, qs):
+    "Dense weight from bitsandbytes' AVX512 inference layout, leaving the layer as it is."
+    codes, _ = bnbF._convert_weight_packed_for_cpu_inverse(data, copy.copy(qs))
+    st = bnbF.QuantState(absmax=qs.absmax.T.reshape(-1).float(), shape=qs.shape, code=qs.code,
+                         blocksize=qs.blocksize, quant_type=qs.quant_type, dtype=qs.original_dtype)
+    return bnbF.dequantize_4bit(codes, st)
+
+def bnb_dequantize(
+    mod:Linear4bit, # a quantized layer
+    params:dict|None=None, # whole packed tensors from `bnb_quantize` (default: the layer's own weight)
+)->torch.Tensor:
+    "The dense (out, in) weight `mod` computes with: its packed bytes dequantized by bitsandbytes."
+    w = mod.weight if params is None else params['weight']
+    qs = getattr(w, 'quant_state', None) or getattr(mod, 'quant_state', None)
+    if qs is None: raise ValueError("This Linear4bit weight is not quantized yet: move the layer to a device (e.g. `.cpu()`) first.")
+    if getattr(qs, 'packing_format_for_cpu', False): return _dequant_cpu_packed(w.data, qs)
+    return bnbF.dequantize_4bit(w.data, qs)
+
+def bnb_state(mod:Linear4bit)->list: return _state_tensors(getattr(mod, 'quant_state', None))
+
+def quant_state_bytes(
+    n:int, # weights in the layer
+    nbits:int=4, # bits per weight (NF4: 4)
+    blocksize:int=64, # weights per absmax
+    nested_blocksize:int=256, # absmax values per nested absmax (double quantization)
+)->int:
+    "Bytes of a double-quantized 4-bit layer's quant state: 8-bit absmax, fp32 nested absmax and offset, code tables."
+    nb = math.ceil(n/blocksize)
+    return nb + 4*math.ceil(nb/nested_blocksize) + 4 + 4*(16 + 256)
+
+def quant_state_of(
+    w:torch.Tensor, # the weight being quantized
+    absmax:torch.Tensor, # fp32 absmax of each of its blocks
+    blocksize:int=64, # weights per block
+    compress_statistics:bool=True, # double quantization of `absmax`
+    quant_type:str='nf4', # 'nf4' or 'fp4'
+)->bnbF.QuantState:
+    "The `QuantState` bitsandbytes' `quantize_4bit` builds from `w`'s block absmax values."
+    kw = dict(shape=w.shape, dtype=w.dtype, blocksize=blocksize, code=bnbF.get_4bit_type(quant_type, device=w.device), quant_type=quant_type)
+    if not compress_statistics: return bnbF.QuantState(absmax=absmax, **kw)
+    offset = absmax.mean()
+    qabsmax, state2 = bnbF.quantize_blockwise(absmax - offset, blocksize=256)
+    return bnbF.QuantState(absmax=qabsmax, offset=offset, state2=state2, **kw)
+
+def quantize_slice(
+    w:torch.Tensor, # the whole weight
+    start:int, stop:int, # the range of its flattened weights wanted packed (even numbers)
+    blocksize:int=64, compress_statistics:bool=True, quant_type:str='nf4',
+)->tuple:
+    "The packed bytes (uint8) of `w`'s weights `start:stop` and the whole quant state, quantizing only the blocks in range."
+    flat = w.reshape(-1)
+    if flat.numel() % blocksize or start % 2 or stop % 2: raise ValueError('quantize_slice needs whole blocks and an even range.')
+    a0, b0 = start//blocksize*blocksize, min(-(-stop//blocksize)*blocksize, flat.numel())
+    part, _ = torch.ops.bitsandbytes.quantize_4bit.default(flat[a0:b0], blocksize, quant_type, torch.uint8)
+    absmax = flat.reshape(-1, blocksize).abs().amax(-1).float()  # exact in any float dtype: abs and max round nothing
+    return part.reshape(-1)[(start-a0)//2:(stop-a0)//2], quant_state_of(w, absmax, blocksize, compress_statistics, quant_type)
+
+def bnb_quantize_rows(
+    mod:Linear4bit, # a layer whose packed weight is sharded by rows
+    w:torch.Tensor, # its dense weight
+    start:int, stop:int, # the rows (elements of the storage dtype) this rank holds
+)->torch.Tensor|None:
+    "Rows `start:stop` of `mod`'s packed weight, quantizing only the blocks they cover (None if they split a storage element's block)."
+    per = 2*mod.weight.element_size()  # weights per element of the packed storage
+    if w.numel() % (mod.quant_args['blocksize']*per): return None
+    part, mod.quant_state = quantize_slice(w, start*per, stop*per, **mod.quant_args)
+    return part.view(mod.quant_storage).unsqueeze(1)
+
+# %% ../nbs/01_quant.ipynb #201c087d
+@dataclass(frozen=True)
+class QuantBackend:
+    "A way to store frozen linear weights in few bits: everything the library asks of it."
+    layer:type # the module it swaps in for `nn.Linear`
+    make:Callable # (lin, compute_dtype, quant_storage, nbits) -> that module, parameters on meta in their packed shapes
+    quantize:Callable # (module, w) -> {parameter name: whole packed tensor}; fills plain parameters, keeps any state on the module
+    dequantize:Callable # (module, params=None) -> the dense (out, in) weight, from `params` or the module's own (unsharded) ones
+    state:Callable # module -> tensors kept outside its parameters (whole on every rank: FSDP does not shard them)
+    state_bytes:Callable # (weights, nbits) -> bytes of that state for one layer
+    bits:Callable # nbits -> bits per weight in the packed parameters (what FSDP shards), scales included
+    nbits:tuple=(4,) # the bit widths it offers, the default first
+    quantize_rows:Callable|None=None # (module, w, start, stop) -> rows start:stop of the packed weight, quantizing only their blocks
+    peft_flag:str|None=None # the model attribute that makes peft pick its LoRA layer for this base (set by transformers' loaders)
+    about:str='' # one line for tables and messages
+
+BACKENDS = dict(bnb=QuantBackend(Linear4bit, bnb_layer, bnb_quantize, bnb_dequantize, bnb_state, quant_state_bytes, lambda b: 4,
+                                 quantize_rows=bnb_quantize_rows, peft_flag='is_loaded_in_4bit',
+                                 about='bitsandbytes NF4, double-quantized absmax per 64 weights'))
+
+def get_backend(name:str)->QuantBackend:
+    "The row of `BACKENDS` called `name`, or one clear error."
+    if name not in BACKENDS: raise ValueError(f"Unknown quantization backend {name!r}: choose one of {', '.join(BACKENDS)}.")
+    return BACKENDS[name]
+
+def backend_of(m:nn.Module)->QuantBackend|None:
+    "The backend whose layer `m` is, or None for any other module."
+    return next((q for q in BACKENDS.values() if isinstance(m, q.layer)), None)
+
+def is_linear(m:nn.Module)->bool:
+    "True for an `nn.Linear` and for any backend's quantized linear layer."
+    return isinstance(m, nn.Linear) or backend_of(m) is not None
+
+# %% ../nbs/01_quant.ipynb #e7579d29
+def _skipped(name:str, skip)->bool: return any(s in name.split('.') or name == s or name.startswith(s + '.') for s in skip)
+
+def swap_linears(
+    model:nn.Module, # model whose `nn.Linear` layers become quantized layers
+    quant:str='bnb', # a key of `BACKENDS`
+    skip=('lm_head',), # linear layers to keep: a part of the dotted name, or a module path and everything under it
+    compute_dtype=torch.bfloat16, # dtype the forward dequantizes to and multiplies in
+    quant_storage=torch.bfloat16, # dtype holding the packed bytes: FSDP's param dtype
+    nbits:int|None=None, # bits per weight (default: the backend's first)
+    **kwargs, # the backend's own settings (e.g. bitsandbytes' `blocksize`)
 )->nn.Module:
-    "Replace `model`'s linear layers by `Linear4bit` in place; meta layers stay empty, real ones are quantized."
+    "Replace `model`'s linear layers by `quant`'s layers in place; meta layers stay empty, real ones are quantized."
+    q = get_backend(quant)
+    if nbits is not None and nbits not in q.nbits: raise ValueError(f"{quant} stores {', '.join(map(str, q.nbits))} bits per weight, not {nbits}.")
     for name, lin in list(model.named_modules()):
-        if type(lin) is not nn.Linear or set(name.split('.')) & set(skip): continue
-        dev = lin.weight.device
-        q = Linear4bit(lin.in_features, lin.out_features, bias=lin.bias is not None, compute_dtype=compute_dtype,
-                       compress_statistics=double_quant, quant_type=quant_type, quant_storage=quant_storage, device='meta')
-        q.weight.blocksize = blocksize
-        q.support_avx512bf16_for_cpu = False  # keep the standard packed layout (see above)
-        if not lin.weight.is_meta:
-            set_4bit_weight(q, lin.weight.data, dev)
-            if lin.bias is not None: q.bias = lin.bias
+        if type(lin) is not nn.Linear or _skipped(name, skip): continue
         parent, _, child = name.rpartition('.')
-        setattr(model.get_submodule(parent), child, q)
+        setattr(model.get_submodule(parent), child, q.make(lin, compute_dtype, quant_storage, nbits or q.nbits[0], **kwargs))
     return model
 
 # %% ../nbs/01_quant.ipynb #2d97679b
@@ -165,7 +306,7 @@ def _load_tensor(model, key, t, dtype, device):
     mname, _, pname = key.rpartition('.')
     try: mod = model.get_submodule(mname)
     except AttributeError: raise ValueError(f"Checkpoint tensor {key} has no place in the model built from config.json; is this the right directory?") from None
-    if isinstance(mod, Linear4bit) and pname == 'weight': return set_4bit_weight(mod, t, device)
+    if (q := backend_of(mod)) and pname == 'weight': return q.quantize(mod, t.to(device, mod.compute_dtype))
     if pname in mod._buffers: mod._buffers[pname] = t.to(device)
     else: setattr(mod, pname, nn.Parameter(t.to(device, dtype), requires_grad=getattr(mod, pname).requires_grad))
 
@@ -175,7 +316,7 @@ def load_quantized(
     device='cpu', # where the model lives
     **kwargs, # quantization settings, passed to `swap_linears`
 )->nn.Module:
-    "The model at `path` with its linear layers quantized to 4 bits, streamed one tensor at a time from safetensors."
+    "The model at `path` with its linear layers quantized (`swap_linears`), streamed one tensor at a time from safetensors."
     model = swap_linears(empty_model(path, dtype), **kwargs)
     files = sorted(Path(path).glob('*.safetensors'))
     if not files: raise FileNotFoundError(f"No *.safetensors file in {path}; convert the checkpoint to safetensors first.")
@@ -188,28 +329,104 @@ def load_quantized(
     return model.eval()
 
 # %% ../nbs/01_quant.ipynb #69db9cbc
-def _state_tensors(qs):
-    if qs is None: return []
-    ts = [getattr(qs, a, None) for a in ('absmax', 'code', 'offset')]
-    return [t for t in ts if isinstance(t, torch.Tensor)] + _state_tensors(getattr(qs, 'state2', None))
-
-def quant_state_nbytes(lin:Linear4bit)->int:
-    "Bytes of a `Linear4bit`'s quant state: absmax (codes), nested absmax, offset and code tables."
-    return sum(t.nbytes for t in _state_tensors(lin.weight.quant_state))
+def quant_state_nbytes(lin:nn.Module)->int:
+    "Bytes a quantized layer keeps outside its parameters (bitsandbytes: absmax codes, nested absmax, offset, code tables)."
+    return sum(t.nbytes for t in backend_of(lin).state(lin))
 
 def model_nbytes(model:nn.Module)->int:
-    "Bytes held by `model`: parameters (tied ones once), buffers and the quant state of its `Linear4bit` layers."
+    "Bytes held by `model`: parameters (tied ones once), buffers and the state its quantized layers keep outside them."
     return (sum(p.nbytes for p in model.parameters()) + sum(b.nbytes for b in model.buffers())
-            + sum(quant_state_nbytes(m) for m in model.modules() if isinstance(m, Linear4bit)))
+            + sum(quant_state_nbytes(m) for m in model.modules() if backend_of(m)))
 
 # %% ../nbs/01_quant.ipynb #f0552c1e
 def check_quant_storage(
-    model:nn.Module, # model with `Linear4bit` layers
+    model:nn.Module, # model with quantized layers
     param_dtype:torch.dtype|None, # FSDP mixed-precision param dtype (None: parameters are not cast)
 ):
-    "Raise if FSDP would cast packed 4-bit bytes: every `Linear4bit`'s storage dtype must equal `param_dtype`."
+    "Raise if FSDP would cast packed bytes: every quantized layer's storage dtype must equal `param_dtype`."
     if param_dtype is None: return
     for n, m in model.named_modules():
-        if isinstance(m, Linear4bit) and m.quant_storage != param_dtype:
+        if backend_of(m) and m.quant_storage != param_dtype:
             raise ValueError(f"FSDP param_dtype {param_dtype} differs from the 4-bit storage dtype {m.quant_storage} of {n} "
                              f"and would turn its weights into noise: quantize with quant_storage={param_dtype} or use param_dtype={m.quant_storage}.")
+
+# %% ../nbs/01_quant.ipynb #996a018c
+def hqq_packed(
+    n:int, # weights in the layer
+    group_size:int=64, # weights per scale and zero
+    nbits:int=4, # bits per code
+)->tuple:
+    "Shape and dtype of hqq's packed codes for `n` weights grouped along rows: 8, 4, 2 bits in uint8; 3 bits, ten codes per int32."
+    g = n//group_size
+    if nbits == 3: return (math.ceil(g/10), group_size), torch.int32
+    per = 8//nbits
+    if g % per: raise ValueError(f"HQQ packs {per} groups of {group_size} per byte row at {nbits} bits; a layer of {n} weights has {g} groups.")
+    return (g//per, group_size), torch.uint8
+
+class HQQLinear(nn.Module):
+    "A frozen linear layer stored as HQQ stores it: packed codes, a scale and a zero per group; all three are parameters FSDP2 shards."
+    def __init__(self, in_features:int, out_features:int, bias:bool=False,
+                 nbits:int=4, # bits per weight: 8, 4, 3 or 2
+                 group_size:int=64, # weights per scale and zero
+                 compute_dtype=torch.bfloat16, # dtype the forward dequantizes to and multiplies in
+                 quant_storage=torch.bfloat16, # dtype of all three parameters: FSDP's param dtype
+                 device='meta'):
+        super().__init__()
+        n = in_features*out_features
+        if n % group_size: raise ValueError(f"HQQ groups {group_size} weights; that does not divide a {out_features}x{in_features} layer.")
+        self.in_features, self.out_features, self.compute_dtype, self.quant_storage = in_features, out_features, compute_dtype, quant_storage
+        self.quant_args = hqq_base_quant_config(nbits, group_size, axis=1)['weight_quant_params']
+        self.packed, self.packed_dtype = hqq_packed(n, group_size, nbits)
+        nbytes, isz = math.prod(self.packed)*self.packed_dtype.itemsize, quant_storage.itemsize
+        p = lambda *s, dt=quant_storage: nn.Parameter(torch.empty(*s, dtype=dt, device=device), requires_grad=False)
+        self.weight, self.scale, self.zero = p(-(-nbytes//isz), 1), p(n//group_size, 1), p(n//group_size, 1)
+        self.bias = p(out_features, dt=compute_dtype) if bias else None
+
+    def meta(self, scale, zero)->dict:
+        "hqq's metadata dict for this layer's settings and the given scale and zero."
+        a, pk = self.quant_args, Quantizer.bit_to_packing[self.quant_args['nbits']]
+        return dict(nbits=a['nbits'], group_size=a['group_size'], axis=1, shape=torch.Size((self.out_features, self.in_features)),
+                    scale=scale, zero=zero, packing=pk, view_as_float=False, unpack_view_dtype=Quantizer.unpack_view_dtype[pk],
+                    compute_dtype=self.compute_dtype)
+
+    def dequantize(self, weight=None, scale=None, zero=None)->torch.Tensor:
+        "The dense (out, in) weight: hqq's `Quantizer.dequantize` of the packed codes (of the layer's own parameters unless given)."
+        w = self.weight if weight is None else weight
+        codes = w.reshape(-1).view(self.packed_dtype)[:math.prod(self.packed)].reshape(self.packed)
+        m = self.meta(self.scale if scale is None else scale, self.zero if zero is None else zero)
+        return Quantizer.dequantize(codes, m).to(self.compute_dtype)
+
+    def forward(self, x):  # hqq's autograd function: dequantize again in backward rather than keep the dense weight
+        return HQQMatmulNoCacheDeq.apply(x.to(self.compute_dtype), self.dequantize, self.bias).to(x.dtype)
+
+    def extra_repr(self): return f"in_features={self.in_features}, out_features={self.out_features}, nbits={self.quant_args['nbits']}, group_size={self.quant_args['group_size']}"
+
+# %% ../nbs/01_quant.ipynb #e0966d83
+def hqq_quantize(
+    mod:HQQLinear, # the layer (parameters meta, real or FSDP shards)
+    w:torch.Tensor, # its dense weight (out, in), on the device to quantize on
+)->dict:
+    "Quantize `w` with hqq's optimizer and packer: the whole packed codes (viewed in the storage dtype), scales and zeros."
+    codes, meta = Quantizer.quantize(w, device=w.device, compute_dtype=mod.compute_dtype, bitpack=True, **mod.quant_args)
+    flat = codes.reshape(-1).view(torch.uint8)
+    flat = torch.cat([flat, flat.new_zeros(-flat.numel() % mod.quant_storage.itemsize)])
+    full = dict(weight=flat.view(mod.quant_storage).unsqueeze(1), scale=meta['scale'].to(mod.quant_storage), zero=meta['zero'].to(mod.quant_storage))
+    for k, t in full.items():
+        if not isinstance(getattr(mod, k), DTensor): setattr(mod, k, nn.Parameter(t, requires_grad=False))
+    return full
+
+def hqq_layer(
+    lin:nn.Linear, # the layer to replace: on meta, or with real weights (then quantized on the spot)
+    compute_dtype=torch.bfloat16, quant_storage=torch.bfloat16, # see `HQQLinear`
+    nbits:int=4, group_size:int=64, # see `HQQLinear`
+)->HQQLinear:
+    "An `HQQLinear` in place of `lin`, on meta (or quantized from `lin`'s weights)."
+    q = HQQLinear(lin.in_features, lin.out_features, lin.bias is not None, nbits, group_size, compute_dtype, quant_storage)
+    if not lin.weight.is_meta:
+        hqq_quantize(q, lin.weight.data)
+        if lin.bias is not None: q.bias = nn.Parameter(lin.bias.data.to(compute_dtype), requires_grad=False)
+    return q
+
+BACKENDS['hqq'] = QuantBackend(HQQLinear, hqq_layer, hqq_quantize, lambda m, params=None: m.dequantize(**(params or {})),
+                               lambda m: [], lambda n, nbits=4: 0, lambda nbits: (3.2 if nbits == 3 else nbits) + 2*16/64,
+                               nbits=(4, 2, 3, 8), about='HQQ: optimized zero and scale per 64 weights (bf16, sharded)')

@@ -8,9 +8,9 @@ Docs: https://fsdp-qlora.github.io/fsdp_qlora/train.html.md"""
 __all__ = ['OPTIMIZERS', 'SCHEDULES', 'SD_OPTS', 'make_optimizer', 'make_scheduler', 'distributed', 'setup_model', 'setup_data',
            'token_loss', 'NonFinite', 'train_step', 'evaluate', 'Logger', 'read_metrics', 'per_rank', 'rng_state',
            'set_rng_state', 'save_checkpoint', 'CheckpointError', 'checkpoint_problem', 'latest_checkpoint',
-           'resume_point', 'load_checkpoint', 'full_trainable', 'save_adapter', 'Run', 'steps_per_epoch', 'Preempted',
-           'Preemption', 'fit', 'Profiling', 'check_args', 'show_plan', 'setup', 'train', 'train_parser',
-           'parse_train_args']
+           'resume_point', 'load_checkpoint', 'full_trainable', 'save_expanded', 'save_adapter', 'Run',
+           'steps_per_epoch', 'Preempted', 'Preemption', 'fit', 'Profiling', 'check_args', 'show_plan', 'setup',
+           'train', 'train_parser', 'parse_train_args']
 
 # %% ../nbs/06_train.ipynb #10d7fa7d
 import os, re, json, math, time, random, shutil, signal, threading, warnings
@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from . import core
 from .core import is_main, peak_rss, reset_peak, local_device, init_dist, all_sum, device_type
 from .hub import resolve_model, DEFAULT_MODEL
+from .quant import get_backend
 from .loading import build_model, load_weights, get_train_type, TRAIN_TYPES
 from .wrap import wrap_model, get_precision, get_strategy, train_context, grad_scaler, param_device, check_gpu_precision, PRECISIONS, STRATEGIES
 from .data import build_dataset, make_dataloader, parse_columns, DEFAULT_DATASET
@@ -77,9 +78,10 @@ def setup_model(
     wrap:dict|None=None, # keyword arguments of `wrap_model`
     seed:int=42, low_memory:bool=True, device=None, verbose:bool=False,
     loading_workers:int=-1, # CPU threads while loading (-1: this rank's share of the cores, as in training)
+    n_bits:int|None=None, # bits per quantized weight (default: the backend's)
 )->nn.Module:
     "Build `train_type` on meta, wrap it with FSDP2 (when distributed), load this rank's weights."
-    model = build_model(path, train_type, **(lora or {}), **get_precision(precision).build_kwargs())
+    model = build_model(path, train_type, **(lora or {}), n_bits=n_bits, **get_precision(precision).build_kwargs())
     if distributed(): wrap_model(model, precision=precision, device=device, **(wrap or {}))
     offload = distributed() and (wrap or {}).get('use_cpu_offload', False)
     threads = torch.get_num_threads()
@@ -306,12 +308,28 @@ def full_trainable(model)->dict:
     opts = StateDictOptions(full_state_dict=True, cpu_offload=True, ignore_frozen_params=True)
     return get_model_state_dict(model, options=opts)
 
+def save_expanded(sd:dict, base, out)->Path:
+    "An HF model directory `out`: `base`'s checkpoint, file by file, with the trained tensors `sd` (a block-expanded model's new blocks) in place of its own."
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+    src, left = resolve_model(base), set(sd)
+    for fn in sorted(src.glob('*.safetensors')):
+        with safe_open(str(fn), 'pt') as f:
+            ts = {k: (sd[k] if k in sd else f.get_tensor(k)).contiguous() for k in f.keys()}
+        left -= set(ts)
+        save_file(ts, out/fn.name, metadata=dict(format='pt')); del ts
+    if left: raise ValueError(f"{len(left)} trained tensors have no place in {src} (e.g. {sorted(left)[0]}): is --llama_pro_path the model that was trained?")
+    for f in src.iterdir():
+        if f.is_file() and f.suffix != '.safetensors': shutil.copy(f, out/f.name)
+    return out
+
 def save_adapter(model, output_dir, train_type:str='qlora', base:str=DEFAULT_MODEL, tok=None)->Path|None:
-    "Write the trained weights to `output_dir` (peft adapter, or an HF model for `full`); its path on rank 0."
+    "Write the trained weights to `output_dir` (peft adapter; an HF model for `full`, and for `*_llama_pro` with its new blocks trained); its path on rank 0."
     from safetensors.torch import save_file
     sd, tt, out = full_trainable(model), get_train_type(train_type), Path(output_dir)
     if not is_main(): return None
     out.mkdir(parents=True, exist_ok=True)
+    if tt.adapter == 'llama_pro': return save_expanded(sd, base, out)
     if tt.adapter is None:
         if getattr(model.config, 'tie_word_embeddings', False): sd.pop('lm_head.weight', None)
         save_file({k: v.contiguous() for k, v in sd.items()}, out/'model.safetensors', metadata=dict(format='pt'))
@@ -461,11 +479,15 @@ def _check_creatable(d):
 def _check_flags_2024(c:dict):
     "The 2024 trainer's flags that only mean something in some runs: refuse them, in one sentence, where they would mean nothing."
     tt = get_train_type(c['train_type'])
-    if c['n_bits'] != 4 and tt.quant != 'hqq':
-        raise ValueError(f"--n_bits {c['n_bits']} sets an HQQ base's bits (the hqq_* train types); {c['train_type']} stores "
-                         + ("4-bit NF4 (bitsandbytes)." if tt.quant else "16/32-bit weights."))
+    q = get_backend(tt.quant) if tt.quant else None
+    if c['n_bits'] != 4 and (q is None or c['n_bits'] not in q.nbits):
+        raise ValueError(f"--n_bits {c['n_bits']}: --train_type {c['train_type']} stores " + (f"{'/'.join(map(str, q.nbits))} bits per weight ({q.about})." if q else
+                         "16/32-bit weights.") + " The hqq_* train types take --n_bits 8, 4, 3 or 2.")
     if c['llama_pro_path'] and tt.adapter != 'llama_pro':
         raise ValueError(f"--llama_pro_path names the expanded model of the *_llama_pro train types, not of {c['train_type']}.")
+    if tt.adapter == 'llama_pro' and not c['llama_pro_path']:
+        raise ValueError(f"--train_type {c['train_type']} trains the blocks that block expansion adds: pass --llama_pro_path, "
+                         "a directory written by fsdp-qlora-expand from --model_name.")
     if c['profile_memory'] and device_type(c['device']) != 'cuda':
         raise ValueError("--profile_memory records the CUDA allocator's history, which a CPU run does not have; "
                          "use --profile true --export_memory_timeline true to see CPU memory over the profiled steps.")
@@ -505,13 +527,13 @@ def show_plan(c:dict)->dict:
 def setup(c:dict)->Run:
     "Model, tokenizer, data, optimizer and schedule for config `c`, restored from `c['resume_from']` if given."
     from transformers import AutoTokenizer
-    path = resolve_model(c['model_name'])
+    path = resolve_model(c['llama_pro_path'] or c['model_name'])
     tok = AutoTokenizer.from_pretrained(path)
     lora = {k: c[k] for k in ('lora_rank', 'lora_alpha', 'lora_dropout', 'lora_target_modules')}
     wrap = {k: c[k] for k in ('sharding_strategy', 'use_gradient_checkpointing', 'reentrant_checkpointing', 'use_cpu_offload')}
     torch.manual_seed(c['seed']); random.seed(c['seed'])
     model = setup_model(path, c['train_type'], c['precision'], lora, wrap, c['seed'], c['low_memory'], c['device'], c['verbose'],
-                        c['loading_workers'])
+                        c['loading_workers'], c['n_bits'])
     torch.manual_seed(c['seed'] + core.rank())  # dropout differs across ranks, is the same across runs
     tr, ev = setup_data(tok, c['dataset'], c['context_length'], c['packing'], c['train_on_inputs'], c['dataset_samples'], c['seed'],
                         c.get('dataset_columns'))
@@ -607,7 +629,7 @@ def train(
     log = Logger(output_dir, log_to, c, append=bool(resume_from) and run.state['step'] > 0)
     try: res = fit(run, log)
     finally: log.close()
-    if save_model: save_adapter(run.model, output_dir, train_type, model_name, run.tok)
+    if save_model: save_adapter(run.model, output_dir, train_type, llama_pro_path or model_name, run.tok)
     rows = read_metrics(output_dir) if is_main() else []
     tps = [r['tokens_per_s'] for r in rows if 'tokens_per_s' in r]
     peak = max(peak_rss(), load['load_peak_rss'])

@@ -14,15 +14,14 @@ from torch.utils.checkpoint import checkpoint
 from torch.distributed.device_mesh import init_device_mesh, DeviceMesh
 from torch.distributed.fsdp import fully_shard, MixedPrecisionPolicy, CPUOffloadPolicy, OffloadPolicy
 from torch.distributed.fsdp.sharded_grad_scaler import ShardedGradScaler
-from bitsandbytes.nn import Linear4bit
 from .core import local_device, world_size
-from .quant import check_quant_storage, _state_tensors
+from .quant import check_quant_storage, backend_of, is_linear
 
 # %% auto #0
 __all__ = ['STRATEGIES', 'PRECISIONS', 'layer_classes', 'decoder_layers', 'is_tied', 'Strategy', 'get_strategy', 'mesh_shape',
            'dp_mesh', 'Precision', 'get_precision', 'check_gpu_precision', 'fsdp_units', 'check_precision',
            'grad_scaler', 'checkpoint_layer', 'train_context', 'param_device', 'placement', 'wrap_model', 'state_bytes',
-           'quant_state_bytes', 'linear_numels']
+           'linear_numels']
 
 # %% ../nbs/04_wrap.ipynb #42eb778f
 def layer_classes(
@@ -198,8 +197,7 @@ def placement(model:nn.Module)->dict:
     for p in model.parameters(): add('param', p.to_local() if hasattr(p, 'to_local') else p)
     for b in model.buffers(): add('buffer', b)
     for m in model.modules():
-        if isinstance(m, Linear4bit):
-            for t in _state_tensors(getattr(m, 'quant_state', None)): add('quant state', t)
+        for t in (q.state(m) if (q := backend_of(m)) else []): add('quant state', t)
     return res
 
 # %% ../nbs/04_wrap.ipynb #e019d678
@@ -238,20 +236,11 @@ def wrap_model(
 
 # %% ../nbs/04_wrap.ipynb #906014be
 def state_bytes(model:nn.Module)->int:
-    "Bytes of the 4-bit quant state this rank holds (all of it: it is not sharded)."
-    return sum(t.nbytes for m in model.modules() if isinstance(m, Linear4bit) for t in _state_tensors(getattr(m, 'quant_state', None)))
+    "Bytes of the state quantized layers keep outside their parameters, which this rank holds whole (FSDP does not shard it)."
+    return sum(t.nbytes for m in model.modules() if (q := backend_of(m)) for t in q.state(m))
 
 # %% ../nbs/04_wrap.ipynb #55e01309
-def quant_state_bytes(
-    n:int, # weights in the layer
-    blocksize:int=64, # weights per absmax
-    nested_blocksize:int=256, # absmax values per nested absmax (double quantization)
-)->int:
-    "Bytes of a double-quantized 4-bit layer's quant state: 8-bit absmax, fp32 nested absmax and offset, code tables."
-    nb = math.ceil(n/blocksize)
-    return nb + 4*math.ceil(nb/nested_blocksize) + 4 + 4*(16 + 256)
-
 def linear_numels(model:nn.Module, skip=('lm_head', 'lora_A', 'lora_B'))->list:
     "Numbers of weights of `model`'s linear layers (4-bit or not), leaving out the head and adapters (`skip`)."
     return [m.in_features*m.out_features for n, m in model.named_modules()
-            if isinstance(m, nn.Linear) and not set(n.split('.')) & set(skip)]
+            if is_linear(m) and not set(n.split('.')) & set(skip)]

@@ -127,19 +127,18 @@ def check_placement(cfg, m, offload):
 def check_bytes(cfg, m):
     "Gather every 4-bit weight and compare it, and its quant state, with bitsandbytes' Linear4bit quantized on this device."
     import torch
-    from bitsandbytes.nn import Linear4bit
+    from bitsandbytes.nn import Linear4bit, Params4bit
     from fsdp_qlora.core import local_device, is_main
     from fsdp_qlora.loading import SafeReader, ckpt_key
-    from fsdp_qlora.quant import set_4bit_weight, _state_tensors
+    from fsdp_qlora.quant import _state_tensors
     dev, rd, bad, n = local_device(cfg['device']), SafeReader(cfg['model']), [], 0
     for name, mod in m.named_modules():
         if not isinstance(mod, Linear4bit): continue
         packed = mod.weight.full_tensor()  # every rank takes part in the gather
         if not is_main(): continue
-        ref = Linear4bit(mod.in_features, mod.out_features, bias=False, compute_dtype=torch.bfloat16, quant_storage=mod.quant_storage,
-                         quant_type=mod.quant_args['quant_type'], compress_statistics=mod.quant_args['compress_statistics'], device='meta')
-        ref.weight.blocksize = mod.quant_args['blocksize']
-        set_4bit_weight(ref, rd[ckpt_key(name + '.weight')].to(dev), dev)
+        ref = Linear4bit(mod.in_features, mod.out_features, bias=False, compute_dtype=torch.bfloat16, quant_storage=mod.quant_storage, device='meta')
+        ref.weight = Params4bit(rd[ckpt_key(name + '.weight')].to(dev), requires_grad=False, quant_storage=mod.quant_storage, module=ref,
+                                **mod.quant_args).to(dev)  # bitsandbytes quantizes when the weight moves to a device
         same = torch.equal(packed.view(torch.uint8), ref.weight.data.view(torch.uint8)) and all(
             torch.equal(a, b) for a, b in zip(_state_tensors(mod.quant_state), _state_tensors(ref.weight.quant_state)))
         n += 1
