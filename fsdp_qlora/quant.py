@@ -1,4 +1,4 @@
-"""QLoRA's 4-bit NormalFloat (NF4) from first principles, a reference equal to bitsandbytes byte for byte, and the real model loaded into `Linear4bit` layers.
+"""QLoRA's 4-bit NormalFloat (NF4) from first principles, a reference equal to bitsandbytes byte for byte, quantization backends as rows of a table (bitsandbytes NF4, HQQ), and the real model loaded into them.
 
 Docs: https://fsdp-qlora.github.io/fsdp_qlora/quant.html.md"""
 

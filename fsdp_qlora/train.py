@@ -329,7 +329,9 @@ def save_adapter(model, output_dir, train_type:str='qlora', base:str=DEFAULT_MOD
     sd, tt, out = full_trainable(model), get_train_type(train_type), Path(output_dir)
     if not is_main(): return None
     out.mkdir(parents=True, exist_ok=True)
-    if tt.adapter == 'llama_pro': return save_expanded(sd, base, out)
+    if tt.adapter == 'llama_pro':  # the new blocks only: get_model_state_dict keeps a tied, frozen lm_head.weight despite ignore_frozen_params
+        trained = {n for n, p in model.named_parameters() if p.requires_grad}
+        return save_expanded({k: v for k, v in sd.items() if k in trained}, base, out)
     if tt.adapter is None:
         if getattr(model.config, 'tie_word_embeddings', False): sd.pop('lm_head.weight', None)
         save_file({k: v.contiguous() for k, v in sd.items()}, out/'model.safetensors', metadata=dict(format='pt'))
