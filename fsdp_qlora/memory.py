@@ -164,7 +164,7 @@ TERMS = [
     Term('optimizer', 'sharded', lambda j: 2*j.trainable()*j.tb/j.world),
     Term('gathered layers', 'working', lambda j: 2*j.layer_bytes()),
     Term('gathered root', 'working', lambda j: j.s.vocab*j.s.hidden*j.wb),
-    Term('dequantized weight', 'working', lambda j: max(i*o for i, o in j.s.linears().values())*j.cb if j.q else 0),
+    Term('dequantized weight', 'working', lambda j: max(i*o for i, o in j.s.linears().values())*j.cb*j.q.work if j.q else 0),
     Term('layer inputs', 'working', lambda j: j.s.layers*j.tokens*j.s.hidden*j.cb if j.gc else 0),
     Term('activations', 'working', _acts),
     Term('logits', 'working', lambda j: 12*j.tokens*j.s.vocab),

@@ -259,6 +259,7 @@ class QuantBackend:
     state_bytes:Callable # (weights, nbits) -> bytes of that state for one layer
     bits:Callable # nbits -> bits per weight in the packed parameters (what FSDP shards), scales included
     nbits:tuple=(4,) # the bit widths it offers, the default first
+    work:int=1 # dense copies of a weight its dequantization holds at once (for the planner)
     quantize_rows:Callable|None=None # (module, w, start, stop) -> rows start:stop of the packed weight, quantizing only their blocks
     peft_flag:str|None=None # the model attribute that makes peft pick its LoRA layer for this base (set by transformers' loaders)
     about:str='' # one line for tables and messages
@@ -369,7 +370,7 @@ class HQQLinear(nn.Module):
                  nbits:int=4, # bits per weight: 8, 4, 3 or 2
                  group_size:int=64, # weights per scale and zero
                  compute_dtype=torch.bfloat16, # dtype the forward dequantizes to and multiplies in
-                 quant_storage=torch.bfloat16, # dtype of all three parameters: FSDP's param dtype
+                 quant_storage=torch.bfloat16, # dtype holding the packed codes: FSDP's param dtype
                  device='meta'):
         super().__init__()
         n = in_features*out_features
@@ -379,7 +380,8 @@ class HQQLinear(nn.Module):
         self.packed, self.packed_dtype = hqq_packed(n, group_size, nbits)
         nbytes, isz = math.prod(self.packed)*self.packed_dtype.itemsize, quant_storage.itemsize
         p = lambda *s, dt=quant_storage: nn.Parameter(torch.empty(*s, dtype=dt, device=device), requires_grad=False)
-        self.weight, self.scale, self.zero = p(-(-nbytes//isz), 1), p(n//group_size, 1), p(n//group_size, 1)
+        self.weight = p(-(-nbytes//isz), 1)
+        self.scale, self.zero = p(n//group_size, 1, dt=compute_dtype), p(n//group_size, 1, dt=compute_dtype)  # as hqq keeps them
         self.bias = p(out_features, dt=compute_dtype) if bias else None
 
     def meta(self, scale, zero)->dict:
@@ -410,7 +412,7 @@ def hqq_quantize(
     codes, meta = Quantizer.quantize(w, device=w.device, compute_dtype=mod.compute_dtype, bitpack=True, **mod.quant_args)
     flat = codes.reshape(-1).view(torch.uint8)
     flat = torch.cat([flat, flat.new_zeros(-flat.numel() % mod.quant_storage.itemsize)])
-    full = dict(weight=flat.view(mod.quant_storage).unsqueeze(1), scale=meta['scale'].to(mod.quant_storage), zero=meta['zero'].to(mod.quant_storage))
+    full = dict(weight=flat.view(mod.quant_storage).unsqueeze(1), scale=meta['scale'].to(mod.compute_dtype), zero=meta['zero'].to(mod.compute_dtype))
     for k, t in full.items():
         if not isinstance(getattr(mod, k), DTensor): setattr(mod, k, nn.Parameter(t, requires_grad=False))
     return full
@@ -429,4 +431,4 @@ def hqq_layer(
 
 BACKENDS['hqq'] = QuantBackend(HQQLinear, hqq_layer, hqq_quantize, lambda m, params=None: m.dequantize(**(params or {})),
                                lambda m: [], lambda n, nbits=4: 0, lambda nbits: (3.2 if nbits == 3 else nbits) + 2*16/64,
-                               nbits=(4, 2, 3, 8), about='HQQ: optimized zero and scale per 64 weights (bf16, sharded)')
+                               nbits=(4, 2, 3, 8), work=3, about='HQQ: optimized zero and scale per 64 weights (compute dtype, sharded)')
