@@ -59,7 +59,7 @@ def build_model(
     lora_rank:int=64, # adapter rank r
     lora_alpha:float=16, # adapters are scaled by alpha/r
     lora_dropout:float=0.1, # dropout on the adapters' input
-    lora_target_modules:str|list='all', # 'all' (the anchor's list), 'default' (peft's), or names
+    lora_target_modules:str|list='all', # 'all' (the 2024 train.py's list), 'default' (peft's), or names
     dtype=torch.bfloat16, # dtype of the dense (not quantized) weights
     adapter_dtype=torch.float32, # dtype of LoRA/DoRA weights
     quant_storage=torch.bfloat16, # dtype holding packed 4-bit bytes (what FSDP shards)
@@ -307,7 +307,7 @@ def load_weights(
     seed:int=42, # seeds the adapters' initial values
     device='cpu', # the compute device: buffers, the quant state, and where weights are quantized
     param_device=None, # where (sharded) parameters are materialized (default `device`; CPU under FSDP2 CPU offload)
-    low_memory:bool=True, # stream one tensor at a time; False reads the whole checkpoint first (the anchor's simple way)
+    low_memory:bool=True, # stream one tensor at a time; False reads the whole checkpoint first (the 2024 train.py's simple way)
     progress:bool=True, # show a progress bar on rank 0
 )->nn.Module:
     "Materialize `model`'s parameters from the checkpoint at `path`, this rank's shard only; quantize on `device`."

@@ -103,7 +103,7 @@ def merged(self:DoRA)->torch.Tensor:
         return w * (self.lora_magnitude_vector.float() / torch.linalg.norm(w, dim=1))[:, None]
 
 # %% ../nbs/02_lora.ipynb #63bda41b
-LORA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'up_proj', 'down_proj', 'gate_proj']  # the anchor's 'all'
+LORA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'up_proj', 'down_proj', 'gate_proj']  # the 2024 train.py's 'all'
 
 def lora_targets(
     model:nn.Module|str, # a transformers model, or its `config.model_type` (used by 'default')

@@ -641,7 +641,7 @@ def train(
 
 # %% ../nbs/06_train.ipynb #023957b6
 def train_parser(prog:str='fsdp-qlora-train'):
-    "The `argparse` parser of `train`'s flags, each also accepted with underscores (`--train_type`), as the anchor spells them."
+    "The `argparse` parser of `train`'s flags, each also accepted with underscores (`--train_type`), as the 2024 trainer spells them."
     return core.flag_parser(train, prog)
 
 def parse_train_args(argv:list|None=None)->dict:

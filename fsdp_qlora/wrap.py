@@ -1,4 +1,4 @@
-"""The FSDP2 plan: which modules become sharded units, how the anchor's sharding strategies and precisions map onto `fully_shard`, activation checkpointing and offloading, all checked on two real processes.
+"""The FSDP2 plan: which modules become sharded units, how the 2024 train.py's sharding strategies and precisions map onto `fully_shard`, activation checkpointing and offloading, all checked on two real processes.
 
 Docs: https://fsdp-qlora.github.io/fsdp_qlora/wrap.html.md"""
 
@@ -83,7 +83,7 @@ def dp_mesh(sharding_strategy:str='full_shard', shard_size:int|None=None, device
 @dataclass(frozen=True)
 class Precision:
     "What a `--precision` means: dtypes of weights and compute, FSDP2's gather/reduce dtypes, autocast, buffers."
-    dtype:torch.dtype # dense (not quantized) weights are built and kept in this dtype: the anchor's torch_dtype
+    dtype:torch.dtype # dense (not quantized) weights are built and kept in this dtype: the 2024 train.py's torch_dtype
     compute:torch.dtype # 4-bit layers dequantize to this; autocast's dtype when `autocast`
     autocast:bool=False # run the forward under `torch.autocast(compute)`
     param:torch.dtype|None=None # FSDP2 casts parameters to this when gathering them (None: each keeps its own)
