@@ -14,7 +14,8 @@ from .core import flag_parser, parse_flags
 from .hub import resolve_model, DEFAULT_MODEL
 from .loading import SafeReader, ST_DTYPES, build_model, load_weights, get_train_type
 from .lora import PEFT_PREFIX
-from .quant import get_backend, backend_of
+from bitsandbytes.nn import Linear4bit
+from .quant import get_backend
 
 # %% auto #0
 __all__ = ['ADAPTER_FILES', 'BNB_4BIT', 'DTYPE_NAMES', 'adapter_config', 'adapter_shapes', 'adapted_layers', 'check_adapter',
@@ -79,7 +80,7 @@ def hf_model(
     elif device is not None: q['device_map'] = {'': str(torch.device(device))}
     m = AutoModelForCausalLM.from_pretrained(resolve_model(path), dtype=torch.bfloat16, **q)
     for l in m.modules():
-        if backend_of(l): l.support_avx512bf16_for_cpu = False  # training's packed layout, never repacked
+        if isinstance(l, Linear4bit): l.support_avx512bf16_for_cpu = False  # training's packed layout, never repacked
     return m.eval()
 
 def peft_model(

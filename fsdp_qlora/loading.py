@@ -19,9 +19,9 @@ from .lora import apply_lora, lora_targets
 
 # %% auto #0
 __all__ = ['TRAIN_TYPES', 'ST_DTYPES', 'MMAP_THRESHOLD_MAX', 'TrainType', 'get_train_type', 'llama_pro_layers', 'build_model',
-           'SafeReader', 'ckpt_key', 'local_part', 'local_rows', 'init_adapter', 'malloc_eager', 'malloc_trim',
-           'check_fit', 'check_finite', 'materialize', 'load_weights', 'weight_bytes', 'shard_and_load', 'load_target',
-           'write_random_llama']
+           'SafeReader', 'ckpt_key', 'local_part', 'local_rows', 'quantized_rows', 'init_adapter', 'malloc_eager',
+           'malloc_trim', 'check_fit', 'check_finite', 'materialize', 'load_weights', 'weight_bytes', 'shard_and_load',
+           'load_target', 'write_random_llama']
 
 # %% ../nbs/03_loading.ipynb #5b07fb8e
 @dataclass(frozen=True)
@@ -149,6 +149,14 @@ class SafeReader:
         if not buf: return torch.empty(shape, dtype=dt)
         return torch.frombuffer(buf, dtype=dt).reshape(shape)
 
+    def read_span(self, k, start:int, stop:int)->torch.Tensor:
+        "Elements `start:stop` of tensor `k` flattened, as one contiguous read."
+        fn, off, v = self.entries[k]
+        dt = ST_DTYPES[v['dtype']]
+        buf = bytearray((stop - start)*dt.itemsize)
+        with open(fn, 'rb') as f: f.seek(off + start*dt.itemsize); f.readinto(buf)
+        return torch.frombuffer(buf, dtype=dt) if buf else torch.empty(0, dtype=dt)
+
     def read_into(self, k, dst:torch.Tensor, rows:tuple|None=None)->bool:
         "Read tensor `k` (or its `rows`) straight into `dst`'s memory when dtype and layout allow; True if done."
         fn, off, v = self.entries[k]
@@ -189,16 +197,21 @@ def _is_dora(m)->bool:
     v = getattr(m, 'lora_magnitude_vector', None)
     return isinstance(v, torch.Tensor) or (isinstance(v, nn.ModuleDict) and len(v) > 0)
 
-def _quantize_into(mod:nn.Module, w:torch.Tensor, whole:bool=False)->dict|None:
-    "Quantize `w` into quantized layer `mod` with its backend: only this rank's rows when its packed weight is sharded by rows (and the backend can), unless `whole`; the whole packed tensors otherwise."
+def quantized_rows(mod:nn.Module)->tuple|None:
+    "The rows `(start, stop)` of quantized layer `mod`'s parameters this rank holds, if its backend can quantize just those; else None."
     q, w0 = backend_of(mod), mod.weight
-    rows = local_rows(w0, w0.shape) if isinstance(w0, DTensor) and q.quantize_rows and not whole else None
-    if rows is not None and (part := q.quantize_rows(mod, w, *rows)) is not None:
-        _put(w0, part, is_local=True); return None
-    full = q.quantize(mod, w)
+    return local_rows(w0, w0.shape) if isinstance(w0, DTensor) and q.quantize_rows else None
+
+def _quantize_into(mod:nn.Module, w:torch.Tensor)->dict:
+    "Quantize the whole weight `w` into quantized layer `mod` (each sharded parameter keeps its part); the whole packed tensors."
+    full = backend_of(mod).quantize(mod, w)
     for k, t in full.items():
         if isinstance(p := getattr(mod, k), DTensor): _put(p, t)
     return full
+
+def _quantize_rows_into(mod:nn.Module, w:torch.Tensor, rows:tuple):
+    "Quantize `w`, the weights of this rank's `rows` (flattened), into `mod`'s local shards."
+    for k, t in backend_of(mod).quantize_rows(mod, w, *rows).items(): _put(getattr(mod, k), t, is_local=True)
 
 
 # %% ../nbs/03_loading.ipynb #91e637f4
@@ -305,7 +318,7 @@ def load_weights(
     model:nn.Module, # a `build_model` skeleton, sharded with `fully_shard` or not
     path, # the HF model directory it was built from
     seed:int=42, # seeds the adapters' initial values
-    device='cpu', # the compute device: buffers, the quant state, and where weights are quantized
+    device='cpu', # the compute device: buffers, and where weights are quantized
     param_device=None, # where (sharded) parameters are materialized (default `device`; CPU under FSDP2 CPU offload)
     low_memory:bool=True, # stream one tensor at a time; False reads the whole checkpoint first (the 2024 train.py's simple way)
     progress:bool=True, # show a progress bar on rank 0
@@ -323,6 +336,13 @@ def load_weights(
         name, p = owners[k]
         mod = mods[name.rpartition('.')[0]]
         is4 = backend_of(mod) is not None and name.endswith('weight')
+        qrows = quantized_rows(mod) if is4 and not _is_dora(mods.get(name.rpartition('.base_layer')[0])) else None
+        if qrows is not None:  # this rank's rows of blocks: read and quantize only their weights
+            span = slice(*backend_of(mod).span(mod, *qrows))
+            t = tensors.pop(k).reshape(-1)[span] if tensors is not None else rd.read_span(k, span.start, span.stop)
+            check_finite(k, t, path)
+            _quantize_rows_into(mod, t.to(device, mod.compute_dtype or torch.bfloat16), qrows)
+            done.add(name); del t; malloc_trim(); continue
         rows = None if is4 or tensors is not None else local_rows(p, rd.shape(k))
         if rows is not None or not (is4 or isinstance(p, DTensor) or tensors is not None):
             dst = p.to_local() if isinstance(p, DTensor) else p.data
@@ -334,7 +354,7 @@ def load_weights(
         if is4:
             parent = mods[name.rpartition('.base_layer')[0]] if '.base_layer.' in name else None
             dora = _is_dora(parent)
-            full = _quantize_into(mod, t.to(device, mod.compute_dtype or torch.bfloat16), whole=dora)
+            full = _quantize_into(mod, t.to(device, mod.compute_dtype or torch.bfloat16))
             if dora:  # DoRA: its magnitude starts at the base row norms
                 magnitudes[name.rpartition('.base_layer')[0]] = torch.linalg.norm(backend_of(mod).dequantize(mod, full).float(), dim=1)
         else: _put(p, t, is_local=rows is not None)
@@ -370,13 +390,13 @@ def shard_and_load(path, train_type='qlora', low_memory=True, **kw):
 
 # %% ../nbs/03_loading.ipynb #feb9f6ae
 def load_target(path, world:int=2)->dict:
-    "Bytes a rank should peak at while loading `path` at `world`: its 4-bit share plus one bf16 decoder layer."
+    "Bytes a rank should peak at while loading `path` at `world`: its 4-bit share (codes and scales) plus one bf16 decoder layer."
     rd = SafeReader(path)
     layer, share = 0, 0
     for k, (_, _, v) in rd.entries.items():
         n = math.prod(v['shape'])
         is4 = k.endswith('proj.weight')
-        share += (n//2 if is4 else n*2)
+        share += (int(n*get_backend('bnb').bits(4)/8) if is4 else n*2)
         if '.layers.0.' in k: layer += n*2
     return dict(share=share//world, layer=layer, target=int(1.25*(share//world + layer)))
 

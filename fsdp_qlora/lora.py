@@ -11,7 +11,8 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from fastcore.basics import patch
 from peft import LoraConfig
 from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
-from .quant import backend_of, is_linear
+from bitsandbytes.nn import Linear4bit
+from .quant import backend_of, is_linear, linear4bit_weight
 
 # %% auto #0
 __all__ = ['LORA_TARGETS', 'PEFT_PREFIX', 'LoRA', 'dense_weight', 'DoRA', 'lora_targets', 'apply_lora', 'trainable_params',
@@ -53,9 +54,10 @@ class LoRA(nn.Module):
 
 # %% ../nbs/02_lora.ipynb #6fb0430e
 def dense_weight(base:nn.Module)->torch.Tensor:
-    "The weight of linear layer `base` as a dense (out, in) tensor, dequantized by its backend when it is quantized."
-    q = backend_of(base)
-    return q.dequantize(base) if q else base.weight
+    "The weight of linear layer `base` as a dense (out, in) tensor, dequantized when it is quantized."
+    if q := backend_of(base): return q.dequantize(base)
+    if isinstance(base, Linear4bit): return linear4bit_weight(base)  # bitsandbytes' own layer, e.g. in transformers' 4-bit model
+    return base.weight
 
 # %% ../nbs/02_lora.ipynb #c13e8713
 @patch
@@ -149,7 +151,7 @@ def trainable_params(model:nn.Module)->tuple:
     "Numbers of trainable and of all weights in `model`: `(trainable, total)`."
     seen, tr, tot = set(), 0, 0
     for m in model.modules():
-        q = backend_of(m)
+        q = backend_of(m) or isinstance(m, Linear4bit)  # ours, or bitsandbytes' own 4-bit layer
         for n, p in m.named_parameters(recurse=False):
             if id(p) in seen: continue
             seen.add(id(p))

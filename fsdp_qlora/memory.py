@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Callable
 from .core import fmt_bytes
 from .loading import get_train_type
-from .lora import lora_targets
+from .lora import lora_targets, LORA_TARGETS
 from .quant import get_backend
 from .wrap import get_precision
 
 # %% auto #0
 __all__ = ['MODELS', 'ACTS', 'GiB', 'RUNTIME', 'SLACK', 'HOLES', 'TERMS', 'Shape', 'shape_of', 'Job', 'act_bytes', 'Term', 'Plan',
-           'plan', 'plan_from_args', 'plan_cli', 'plot_plans', 'plan_widget']
+           'plan', 'train_flops', 'plan_from_args', 'plan_cli', 'plot_plans', 'plan_widget']
 
 # %% ../nbs/09_memory.ipynb #7c420816
 @dataclass(frozen=True)
@@ -226,6 +226,24 @@ def plan(
              ('allocator slack', 'runtime', 'device', (SLACK[device] if slack is None else slack)*work),
              ('heap holes', 'runtime', 'device', HOLES*work if device == 'cpu' and j.world > 1 and j.gc else 0)]
     return Plan(j, rows, gpu_gb*GiB)
+
+# %% ../nbs/09_memory.ipynb #9c38522e
+def train_flops(
+    shape, # a `Shape`, a name in `MODELS`, or anything `shape_of` takes
+    context_length:int=512, # tokens per sequence (for attention)
+    lora_rank:int=64, # adapter rank
+    targets:list|str=LORA_TARGETS, # the adapted layers (names of `Shape.linears`)
+    checkpointing:bool=True, # gradient checkpointing: each decoder layer's forward runs twice
+)->dict:
+    "FLOPs of one trained token of LoRA/QLoRA training on a frozen base, by phase: `{'forward', 'backward', 'recompute'}`."
+    s = shape_of(shape)
+    lins = s.linears()
+    targets = list(lins) if targets == 'all' else [t for t in (targets.split(',') if isinstance(targets, str) else targets) if t in lins]
+    lin = s.layers*sum(i*o for i, o in lins.values())
+    ad = s.layers*lora_rank*sum(lins[t][0] + lins[t][1] for t in targets)
+    attn, head = s.layers*2*context_length*s.hidden, s.vocab*s.hidden
+    fwd_layers = 2*lin + 2*ad + attn
+    return dict(forward=fwd_layers + 2*head, backward=2*lin + 4*ad + 2*attn + 2*head, recompute=fwd_layers if checkpointing else 0)
 
 # %% ../nbs/09_memory.ipynb #67443ac3
 def plan_from_args(

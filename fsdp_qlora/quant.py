@@ -6,13 +6,14 @@ Docs: https://fsdp-qlora.github.io/fsdp_qlora/quant.html.md"""
 
 # %% ../nbs/01_quant.ipynb #f6df37f2
 from __future__ import annotations
-import copy, math
+import copy, functools, math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 import torch, torch.nn as nn, torch.nn.functional as F
 import bitsandbytes.functional as bnbF
 from bitsandbytes.nn import Linear4bit, Params4bit
+import torch.distributed as dist
 from torch.distributed.tensor import DTensor
 from hqq.core.quantize import Quantizer, HQQMatmulNoCacheDeq, hqq_base_quant_config
 from safetensors import safe_open
@@ -20,12 +21,12 @@ from transformers import AutoConfig, AutoModelForCausalLM
 from accelerate import init_empty_weights
 
 # %% auto #0
-__all__ = ['NF4', 'DYNAMIC', 'GRID', 'BACKENDS', 'nf4_levels', 'absmax_scale', 'nearest_level', 'pack_nibbles', 'unpack_nibbles',
-           'dynamic_map', 'grid_lut', 'grid_nearest', 'quantize_nf4', 'dequantize_nf4', 'empty_model', 'packed_shape',
-           'bnb_quantize', 'bnb_layer', 'bnb_dequantize', 'bnb_state', 'quant_state_bytes', 'quant_state_of',
-           'quantize_slice', 'bnb_quantize_rows', 'QuantBackend', 'get_backend', 'backend_of', 'is_linear',
-           'swap_linears', 'load_quantized', 'quant_state_nbytes', 'model_nbytes', 'check_quant_storage', 'hqq_packed',
-           'HQQLinear', 'hqq_quantize', 'hqq_layer']
+__all__ = ['NF4', 'DYNAMIC', 'GRID', 'GROUP', 'BACKENDS', 'nf4_levels', 'absmax_scale', 'nearest_level', 'pack_nibbles',
+           'unpack_nibbles', 'dynamic_map', 'grid_lut', 'grid_nearest', 'quantize_nf4', 'dequantize_nf4', 'empty_model',
+           'group_bytes', 'ShardedLinear4bit', 'pack_rows', 'bnb_quantize', 'bnb_layer', 'bnb_dequantize',
+           'linear4bit_weight', 'bnb_span', 'bnb_quantize_rows', 'bnb_bits', 'QuantBackend', 'get_backend',
+           'backend_of', 'is_linear', 'swap_linears', 'load_quantized', 'quant_state_nbytes', 'model_nbytes',
+           'check_quant_storage', 'hqq_packed', 'HQQLinear', 'hqq_quantize', 'hqq_layer']
 
 # %% ../nbs/01_quant.ipynb #ca1b3158
 def nf4_levels(
@@ -135,22 +136,109 @@ def empty_model(
         return AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path), dtype=dtype)
 
 # %% ../nbs/01_quant.ipynb #ea231d34
-def packed_shape(lin:Linear4bit)->tuple:
-    "Shape of `lin`'s packed 4-bit weight in its storage dtype: two codes per byte, a column like bitsandbytes'."
-    nbytes = (lin.in_features*lin.out_features + 1)//2
-    isz = torch.tensor([], dtype=lin.quant_storage).element_size()
-    return ((nbytes + isz - 1)//isz, 1)
+GROUP = 256  # blocks per row of a sharded 4-bit layer: double quantization's nested block
+
+def group_bytes(
+    blocksize:int=64, # weights per absmax
+    double_quant:bool=True, # 8-bit absmax with an fp32 nested absmax and offset (else fp32 absmax)
+)->tuple:
+    "Bytes of one row of 256 blocks: (packed codes, block scales)."
+    return GROUP*blocksize//2, GROUP + 8 if double_quant else 4*GROUP
+
+@functools.cache
+def _code(kind:str, device:str)->torch.Tensor:
+    "bitsandbytes' 16 NF4/FP4 levels, or (`'dynamic'`) its 256-value map for the absmax, one copy per device."
+    return (bnbF.create_dynamic_map() if kind == 'dynamic' else bnbF.get_4bit_type(kind, device=device)).to(device)
+
+class ShardedLinear4bit(Linear4bit):
+    "A bitsandbytes `Linear4bit` whose quant state is a parameter sharded with its codes: one row of each per 256 blocks."
+    def __init__(self, in_features:int, out_features:int, bias:bool=False,
+                 compute_dtype=torch.bfloat16, # dtype the forward dequantizes to and multiplies in
+                 quant_storage=torch.bfloat16, # dtype holding the packed bytes: FSDP's param dtype
+                 quant_type='nf4', double_quant=True, blocksize=64, # bitsandbytes' settings
+                 device='meta'):
+        super().__init__(in_features, out_features, bias=bias, compute_dtype=compute_dtype, compress_statistics=double_quant,
+                         quant_type=quant_type, quant_storage=quant_storage, device='meta')
+        self.support_avx512bf16_for_cpu = False  # keep the standard packed layout (see above)
+        self.quant_args = dict(blocksize=blocksize, compress_statistics=double_quant, quant_type=quant_type)
+        self.n, (cb, sb) = in_features*out_features, group_bytes(blocksize, double_quant)
+        self.blocks = -(-self.n//blocksize)
+        rows, isz = -(-self.blocks//GROUP), quant_storage.itemsize
+        self.weight = Params4bit(torch.empty(rows, cb//isz, dtype=quant_storage, device=device), requires_grad=False,
+                                 quant_storage=quant_storage, module=self, bnb_quantized=True, **self.quant_args)
+        self.absmax = nn.Parameter(torch.empty(rows, sb//isz, dtype=quant_storage, device=device), requires_grad=False)
+
+    def state(self, weight=None, absmax=None)->tuple:
+        "(the packed codes as bitsandbytes lays them out, their `QuantState`) from the two (unsharded) parameters."
+        w = (self.weight if weight is None else weight).detach().view(torch.uint8).reshape(-1)[:(self.n + 1)//2]
+        s = (self.absmax if absmax is None else absmax).detach().view(torch.uint8)
+        a, dev = self.quant_args, str(w.device)
+        kw = dict(shape=torch.Size((self.out_features, self.in_features)), code=_code(a['quant_type'], dev),
+                  blocksize=a['blocksize'], quant_type=a['quant_type'], dtype=self.compute_dtype)
+        if not a['compress_statistics']:
+            return w.view(-1, 1), bnbF.QuantState(absmax=s.contiguous().view(torch.float32).reshape(-1)[:self.blocks], **kw)
+        tail = s[:, GROUP:].contiguous().view(torch.float32)  # per row: nested absmax, offset
+        nested = bnbF.QuantState(absmax=tail[:, 0].contiguous(), code=_code('dynamic', dev), blocksize=GROUP, dtype=torch.float32)
+        return w.view(-1, 1), bnbF.QuantState(absmax=s[:, :GROUP].reshape(-1)[:self.blocks], offset=tail[0, 1], state2=nested, **kw)
+
+    def forward(self, x):
+        bias = None if self.bias is None else self.bias.to(self.compute_dtype)
+        return _Matmul4bit.apply(x.to(self.compute_dtype), self.weight, self.absmax, bias, self).to(x.dtype)
+
+class _Matmul4bit(torch.autograd.Function):
+    "bitsandbytes' 4-bit matmul op, saving for backward only the layer's two parameters (FSDP frees and regathers them)."
+    @staticmethod
+    def forward(ctx, x, weight, absmax, bias, mod):
+        codes, qs = mod.state(weight, absmax)
+        ctx.mod = mod
+        ctx.save_for_backward(weight, absmax)
+        if not qs.nested: return torch.ops.bitsandbytes.gemm_4bit.default(x, codes, qs.shape, qs.absmax, qs.blocksize, qs.quant_type, bias=bias)
+        return torch.ops.bitsandbytes.gemm_4bit.default(x, codes, qs.shape, qs.state2.absmax, qs.blocksize, qs.quant_type, bias=bias,
+                                                        absmax_8bit=qs.absmax, absmax_code=qs.state2.code, absmax_offset=qs.offset)
+
+    @staticmethod
+    def backward(ctx, g):
+        codes, qs = ctx.mod.state(*ctx.saved_tensors)
+        gx = g @ bnbF.dequantize_4bit(codes, qs).to(g.dtype) if ctx.needs_input_grad[0] else None
+        gb = g.reshape(-1, g.shape[-1]).sum(0) if ctx.needs_input_grad[3] else None
+        return gx, None, None, gb, None
+
+# %% ../nbs/01_quant.ipynb #564b5b03
+def _rows(b:torch.Tensor, rows:int, width:int)->torch.Tensor:
+    "Bytes of `b` zero-padded into `rows` rows of `width` bytes."
+    out = torch.zeros(rows*width, dtype=torch.uint8, device=b.device)
+    out[:b.numel()*b.element_size()] = b.reshape(-1).view(torch.uint8)
+    return out.view(rows, width)
+
+def pack_rows(
+    mod:ShardedLinear4bit, # the layer the rows are for
+    codes:torch.Tensor, # packed codes of the blocks, in order (uint8)
+    absmax:torch.Tensor, # their absmax: 8-bit codes (double quantization) or fp32
+    offset:torch.Tensor|None=None, state2:bnbF.QuantState|None=None, # double quantization's offset and nested state
+    rows:int|None=None, # rows to fill (default: as many as the blocks need)
+)->dict:
+    "The layer's two parameters, `{'weight': codes, 'absmax': scales}`, as rows of 256 blocks in its storage dtype."
+    cb, sb = group_bytes(mod.quant_args['blocksize'], mod.quant_args['compress_statistics'])
+    rows = -(-absmax.numel()//GROUP) if rows is None else rows
+    if state2 is None: s = _rows(absmax.float(), rows, sb)
+    else:
+        s = torch.zeros(rows, sb, dtype=torch.uint8, device=absmax.device)
+        s[:, :GROUP] = _rows(absmax, rows, GROUP)
+        tail = torch.stack([state2.absmax.float(), offset.float().expand(state2.absmax.numel())], 1)
+        s[:len(tail), GROUP:] = tail.view(torch.uint8)
+    return dict(weight=_rows(codes, rows, cb).view(mod.quant_storage), absmax=s.view(mod.quant_storage))
 
 def bnb_quantize(
-    mod:Linear4bit, # the layer (its parameter may be meta, real or an FSDP shard)
+    mod:ShardedLinear4bit, # the layer (its parameters may be meta, real or FSDP shards)
     w:torch.Tensor, # its dense weight (out, in), on the device to quantize on
 )->dict:
-    "Quantize `w` with bitsandbytes and `mod`'s settings: `{'weight': the whole packed weight}`; the quant state stays on `mod`."
-    packed, mod.quant_state = bnbF.quantize_4bit(w, quant_storage=mod.quant_storage, **mod.quant_args)
+    "Quantize `w` with bitsandbytes and `mod`'s settings: both whole parameters; plain (unsharded) ones are filled in."
+    codes, qs = bnbF.quantize_4bit(w, quant_storage=torch.uint8, **mod.quant_args)
+    full = pack_rows(mod, codes, qs.absmax, qs.offset, qs.state2, rows=mod.weight.shape[0])
     if not isinstance(mod.weight, DTensor):
-        mod.weight = Params4bit(packed, requires_grad=False, quant_state=mod.quant_state, module=mod, quant_storage=mod.quant_storage,
-                                bnb_quantized=True, **mod.quant_args)
-    return dict(weight=packed)
+        mod.weight = Params4bit(full['weight'], requires_grad=False, module=mod, quant_storage=mod.quant_storage, bnb_quantized=True, **mod.quant_args)
+        mod.absmax = nn.Parameter(full['absmax'], requires_grad=False)
+    return full
 
 def bnb_layer(
     lin:nn.Linear, # the layer to replace: on meta, or with real weights (then quantized on the spot)
@@ -160,24 +248,21 @@ def bnb_layer(
     quant_type='nf4', # 'nf4' or 'fp4'
     double_quant=True, # quantize the absmax values too
     blocksize=64, # weights per absmax
-)->Linear4bit:
-    "A bitsandbytes `Linear4bit` in place of `lin`, its weight a meta `Params4bit` of the packed shape (or quantized from `lin`'s)."
-    q = Linear4bit(lin.in_features, lin.out_features, bias=lin.bias is not None, compute_dtype=compute_dtype,
-                   compress_statistics=double_quant, quant_type=quant_type, quant_storage=quant_storage, device='meta')
-    q.support_avx512bf16_for_cpu = False  # keep the standard packed layout (see above)
-    q.quant_args = dict(blocksize=blocksize, compress_statistics=double_quant, quant_type=quant_type)
-    q.weight = Params4bit(torch.empty(packed_shape(q), dtype=quant_storage, device='meta'), requires_grad=False,
-                          quant_storage=quant_storage, module=q, bnb_quantized=True, **q.quant_args)
+)->ShardedLinear4bit:
+    "A `ShardedLinear4bit` in place of `lin`, on meta (or quantized from `lin`'s weights)."
+    q = ShardedLinear4bit(lin.in_features, lin.out_features, lin.bias is not None, compute_dtype, quant_storage, quant_type, double_quant, blocksize)
     if not lin.weight.is_meta:
         bnb_quantize(q, lin.weight.data)
         if lin.bias is not None: q.bias = lin.bias
     return q
 
-# %% ../nbs/01_quant.ipynb #564b5b03
-def _state_tensors(qs):
-    if qs is None: return []
-    ts = [getattr(qs, a, None) for a in ('absmax', 'code', 'offset')]
-    return [t for t in ts if isinstance(t, torch.Tensor)] + _state_tensors(getattr(qs, 'state2', None))
+def bnb_dequantize(
+    mod:ShardedLinear4bit, # a quantized layer
+    params:dict|None=None, # whole parameters from `bnb_quantize` (default: the layer's own, unsharded)
+)->torch.Tensor:
+    "The dense (out, in) weight `mod` computes with: its packed codes dequantized by bitsandbytes."
+    p = params or {}
+    return bnbF.dequantize_4bit(*mod.state(p.get('weight'), p.get('absmax')))
 
 def _dequant_cpu_packed(data, qs):
     "Dense weight from bitsandbytes' AVX512 inference layout, leaving the layer as it is."
@@ -186,66 +271,52 @@ def _dequant_cpu_packed(data, qs):
                          blocksize=qs.blocksize, quant_type=qs.quant_type, dtype=qs.original_dtype)
     return bnbF.dequantize_4bit(codes, st)
 
-def bnb_dequantize(
-    mod:Linear4bit, # a quantized layer
-    params:dict|None=None, # whole packed tensors from `bnb_quantize` (default: the layer's own weight)
-)->torch.Tensor:
-    "The dense (out, in) weight `mod` computes with: its packed bytes dequantized by bitsandbytes."
-    w = mod.weight if params is None else params['weight']
-    qs = getattr(w, 'quant_state', None) or getattr(mod, 'quant_state', None)
+def linear4bit_weight(mod:Linear4bit)->torch.Tensor:
+    "The dense (out, in) weight of bitsandbytes' own `Linear4bit` (as transformers loads it), also after its CPU inference repack."
+    qs = getattr(mod.weight, 'quant_state', None) or getattr(mod, 'quant_state', None)
     if qs is None: raise ValueError("This Linear4bit weight is not quantized yet: move the layer to a device (e.g. `.cpu()`) first.")
-    if getattr(qs, 'packing_format_for_cpu', False): return _dequant_cpu_packed(w.data, qs)
-    return bnbF.dequantize_4bit(w.data, qs)
+    if getattr(qs, 'packing_format_for_cpu', False): return _dequant_cpu_packed(mod.weight.data, qs)
+    return bnbF.dequantize_4bit(mod.weight.data, qs)
 
-def bnb_state(mod:Linear4bit)->list: return _state_tensors(getattr(mod, 'quant_state', None))
+def bnb_span(mod:ShardedLinear4bit, start:int, stop:int)->tuple:
+    "The flattened weights `(first, last)` that rows `start:stop` of the layer's parameters hold."
+    per = GROUP*mod.quant_args['blocksize']
+    return min(start*per, mod.n), min(stop*per, mod.n)
 
-def quant_state_bytes(
-    n:int, # weights in the layer
-    nbits:int=4, # bits per weight (NF4: 4)
-    blocksize:int=64, # weights per absmax
-    nested_blocksize:int=256, # absmax values per nested absmax (double quantization)
-)->int:
-    "Bytes of a double-quantized 4-bit layer's quant state: 8-bit absmax, fp32 nested absmax and offset, code tables."
-    nb = math.ceil(n/blocksize)
-    return nb + 4*math.ceil(nb/nested_blocksize) + 4 + 4*(16 + 256)
+def _shard_group(p:torch.Tensor):
+    "The process group across which DTensor `p` is sharded, or None."
+    if not isinstance(p, DTensor): return None
+    return next((p.device_mesh.get_group(i) for i, pl in enumerate(p.placements) if pl.is_shard()), None)
 
-def quant_state_of(
-    w:torch.Tensor, # the weight being quantized
-    absmax:torch.Tensor, # fp32 absmax of each of its blocks
-    blocksize:int=64, # weights per block
-    compress_statistics:bool=True, # double quantization of `absmax`
-    quant_type:str='nf4', # 'nf4' or 'fp4'
-)->bnbF.QuantState:
-    "The `QuantState` bitsandbytes' `quantize_4bit` builds from `w`'s block absmax values."
-    kw = dict(shape=w.shape, dtype=w.dtype, blocksize=blocksize, code=bnbF.get_4bit_type(quant_type, device=w.device), quant_type=quant_type)
-    if not compress_statistics: return bnbF.QuantState(absmax=absmax, **kw)
-    offset = absmax.mean()
-    qabsmax, state2 = bnbF.quantize_blockwise(absmax - offset, blocksize=256)
-    return bnbF.QuantState(absmax=qabsmax, offset=offset, state2=state2, **kw)
-
-def quantize_slice(
-    w:torch.Tensor, # the whole weight
-    start:int, stop:int, # the range of its flattened weights wanted packed (even numbers)
-    blocksize:int=64, compress_statistics:bool=True, quant_type:str='nf4',
-)->tuple:
-    "The packed bytes (uint8) of `w`'s weights `start:stop` and the whole quant state, quantizing only the blocks in range."
-    flat = w.reshape(-1)
-    if flat.numel() % blocksize or start % 2 or stop % 2: raise ValueError('quantize_slice needs whole blocks and an even range.')
-    a0, b0 = start//blocksize*blocksize, min(-(-stop//blocksize)*blocksize, flat.numel())
-    part, _ = torch.ops.bitsandbytes.quantize_4bit.default(flat[a0:b0], blocksize, quant_type, torch.uint8)
-    absmax = flat.reshape(-1, blocksize).abs().amax(-1).float()  # exact in any float dtype: abs and max round nothing
-    return part.reshape(-1)[(start-a0)//2:(stop-a0)//2], quant_state_of(w, absmax, blocksize, compress_statistics, quant_type)
+def _gather_cat(t:torch.Tensor, group)->torch.Tensor:
+    "The 1-D tensors `t` of every rank in `group`, concatenated in rank order (lengths may differ)."
+    n = torch.tensor([t.numel()], device=t.device)
+    ns = [torch.zeros_like(n) for _ in range(dist.get_world_size(group))]
+    dist.all_gather(ns, n, group=group)
+    m = max(int(k) for k in ns)
+    parts = [t.new_zeros(m) for _ in ns]
+    dist.all_gather(parts, F.pad(t, (0, m - t.numel())), group=group)
+    return torch.cat([p[:int(k)] for p, k in zip(parts, ns)])
 
 def bnb_quantize_rows(
-    mod:Linear4bit, # a layer whose packed weight is sharded by rows
-    w:torch.Tensor, # its dense weight
-    start:int, stop:int, # the rows (elements of the storage dtype) this rank holds
-)->torch.Tensor|None:
-    "Rows `start:stop` of `mod`'s packed weight, quantizing only the blocks they cover (None if they split a storage element's block)."
-    per = 2*mod.weight.element_size()  # weights per element of the packed storage
-    if w.numel() % (mod.quant_args['blocksize']*per): return None
-    part, mod.quant_state = quantize_slice(w, start*per, stop*per, **mod.quant_args)
-    return part.view(mod.quant_storage).unsqueeze(1)
+    mod:ShardedLinear4bit, # a layer whose parameters are sharded by rows
+    w:torch.Tensor, # the weights `bnb_span(mod, start, stop)` (flattened), on the device to quantize on
+    start:int, stop:int, # the rows this rank holds (every rank of the shard group calls this together)
+)->dict:
+    "This rank's rows of both parameters, quantizing only its blocks; the offset is bitsandbytes' mean over every rank's absmax."
+    a = mod.quant_args
+    codes, absmax = torch.ops.bitsandbytes.quantize_4bit.default(w.reshape(-1), a['blocksize'], a['quant_type'], torch.uint8)
+    if not a['compress_statistics']: return pack_rows(mod, codes, absmax, rows=stop - start)
+    grp = _shard_group(mod.weight)
+    offset = (_gather_cat(absmax, grp) if grp is not None and dist.get_world_size(grp) > 1 else absmax).mean()
+    if not absmax.numel(): return pack_rows(mod, codes, absmax.to(torch.uint8), offset, bnbF.QuantState(absmax=absmax), rows=stop - start)
+    q8, state2 = bnbF.quantize_blockwise(absmax - offset, blocksize=GROUP)
+    return pack_rows(mod, codes, q8, offset, state2, rows=stop - start)
+
+def bnb_bits(nbits:int=4, blocksize:int=64, double_quant:bool=True)->float:
+    "Bits per weight in the two sharded parameters: packed codes plus block scales (4.129 at the defaults)."
+    cb, sb = group_bytes(blocksize, double_quant)
+    return 8*(cb + sb)/(GROUP*blocksize)
 
 # %% ../nbs/01_quant.ipynb #201c087d
 @dataclass(frozen=True)
@@ -260,13 +331,14 @@ class QuantBackend:
     bits:Callable # nbits -> bits per weight in the packed parameters (what FSDP shards), scales included
     nbits:tuple=(4,) # the bit widths it offers, the default first
     work:int=1 # dense copies of a weight its dequantization holds at once (for the planner)
-    quantize_rows:Callable|None=None # (module, w, start, stop) -> rows start:stop of the packed weight, quantizing only their blocks
+    span:Callable|None=None # (module, start, stop) -> the flattened weights (first, last) that rows start:stop of its parameters hold
+    quantize_rows:Callable|None=None # (module, those weights, start, stop) -> {parameter name: rows start:stop}, quantizing only their blocks
     peft_flag:str|None=None # the model attribute that makes peft pick its LoRA layer for this base (set by transformers' loaders)
     about:str='' # one line for tables and messages
 
-BACKENDS = dict(bnb=QuantBackend(Linear4bit, bnb_layer, bnb_quantize, bnb_dequantize, bnb_state, quant_state_bytes, lambda b: 4,
-                                 quantize_rows=bnb_quantize_rows, peft_flag='is_loaded_in_4bit',
-                                 about='bitsandbytes NF4, double-quantized absmax per 64 weights'))
+BACKENDS = dict(bnb=QuantBackend(ShardedLinear4bit, bnb_layer, bnb_quantize, bnb_dequantize, lambda m: [], lambda n, nbits=4: 0, bnb_bits,
+                                 span=bnb_span, quantize_rows=bnb_quantize_rows, peft_flag='is_loaded_in_4bit',
+                                 about='bitsandbytes NF4, double-quantized absmax per 64 weights (sharded)'))
 
 def get_backend(name:str)->QuantBackend:
     "The row of `BACKENDS` called `name`, or one clear error."
@@ -331,7 +403,7 @@ def load_quantized(
 
 # %% ../nbs/01_quant.ipynb #69db9cbc
 def quant_state_nbytes(lin:nn.Module)->int:
-    "Bytes a quantized layer keeps outside its parameters (bitsandbytes: absmax codes, nested absmax, offset, code tables)."
+    "Bytes a quantized layer keeps outside its parameters (`QuantBackend.state`; none for both rows of `BACKENDS`)."
     return sum(t.nbytes for t in backend_of(lin).state(lin))
 
 def model_nbytes(model:nn.Module)->int:

@@ -16,7 +16,7 @@ that went on alone would wait forever in its peers' next collective):
   resume       2 steps, a checkpoint, a resumed run to step 4: the adapter equals the uninterrupted run's, bit for bit
   peft reload  the saved adapter on transformers' 4-bit model, through peft: the run's held-out loss
   placement    where every parameter, buffer and quant-state tensor lives, without and with CPU offload (pinned)
-  bytes        every gathered 4-bit weight and its quant state equal bitsandbytes' own Linear4bit on this device
+  bytes        every gathered 4-bit layer's codes and quant state equal bitsandbytes' own Linear4bit on this device
   offload step one fp16 step with CPU offload, loss scaling and gradient clipping: finite loss and norm
   cli          `python -m fsdp_qlora.cli` end to end: exit 0, the summary line, the adapter written
 """
@@ -120,31 +120,33 @@ def train_checks(cfg):
 def check_placement(cfg, m, offload):
     from fsdp_qlora.wrap import placement
     dt = cfg['device']
-    want = {f"param {'cpu' if offload else dt}" + (' pinned' if offload and dt == 'cuda' else ''), f'buffer {dt}', f'quant state {dt}'}
+    want = {f"param {'cpu' if offload else dt}" + (' pinned' if offload and dt == 'cuda' else ''), f'buffer {dt}'}  # scales are parameters
     got = placement(m)
     return set(got) == want, f"{'offload' if offload else 'no offload'}: {got}"
 
 def check_bytes(cfg, m):
-    "Gather every 4-bit weight and compare it, and its quant state, with bitsandbytes' Linear4bit quantized on this device."
+    "Gather every 4-bit layer's codes and scales and compare them with bitsandbytes' Linear4bit quantized on this device."
     import torch
     from bitsandbytes.nn import Linear4bit, Params4bit
     from fsdp_qlora.core import local_device, is_main
     from fsdp_qlora.loading import SafeReader, ckpt_key
-    from fsdp_qlora.quant import _state_tensors
+    from fsdp_qlora.quant import backend_of
     dev, rd, bad, n = local_device(cfg['device']), SafeReader(cfg['model']), [], 0
     for name, mod in m.named_modules():
-        if not isinstance(mod, Linear4bit): continue
-        packed = mod.weight.full_tensor()  # every rank takes part in the gather
+        if not (isinstance(mod, Linear4bit) and backend_of(mod)): continue
+        whole = dict(weight=mod.weight.full_tensor(), absmax=mod.absmax.full_tensor())  # every rank takes part in the gathers
         if not is_main(): continue
+        codes, st = mod.state(whole['weight'], whole['absmax'])
         ref = Linear4bit(mod.in_features, mod.out_features, bias=False, compute_dtype=torch.bfloat16, quant_storage=mod.quant_storage, device='meta')
         ref.weight = Params4bit(rd[ckpt_key(name + '.weight')].to(dev), requires_grad=False, quant_storage=mod.quant_storage, module=ref,
                                 **mod.quant_args).to(dev)  # bitsandbytes quantizes when the weight moves to a device
-        same = torch.equal(packed.view(torch.uint8), ref.weight.data.view(torch.uint8)) and all(
-            torch.equal(a, b) for a, b in zip(_state_tensors(mod.quant_state), _state_tensors(ref.weight.quant_state)))
+        rs = ref.weight.quant_state
+        same = torch.equal(codes.view(-1), ref.weight.data.view(torch.uint8).view(-1)) and all(
+            torch.equal(a, b) for a, b in [(st.absmax, rs.absmax), (st.offset, rs.offset), (st.state2.absmax, rs.state2.absmax), (st.code, rs.code)])
         n += 1
         if not same: bad.append(name)
     if not is_main(): return True, 'compared on rank 0'
-    return n > 0 and not bad, f"{n} 4-bit weights compared, {len(bad)} differ" + (f" (first: {bad[0]})" if bad else '')
+    return n > 0 and not bad, f"{n} 4-bit layers compared (codes and quant state), {len(bad)} differ" + (f" (first: {bad[0]})" if bad else '')
 
 def check_offload_step(cfg, m, steps=8):
     "fp16 steps with CPU offload, loss scaling and clipping: the scaler backs off from overflows until a step is finite."
