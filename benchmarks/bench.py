@@ -211,9 +211,9 @@ def plot(res, fn):
     for ax, t in zip(axs, ('learned tokens/s (higher is better)', 'peak RSS per rank, GiB (lower is better)')):
         ax.set_xticks([i + w*(len(systems)-1)/2 for i in range(len(settings))], settings); ax.set_title(t, fontsize=10)
         ax.set_xlabel('batch x context')
-    axs[0].legend(fontsize=8)
+    fig.legend(*axs[0].get_legend_handles_labels(), loc='lower center', ncol=len(systems), fontsize=8, frameon=False)
     fig.suptitle(f"{res['model']}, {res['machine']['cores']} CPU cores, {res['date'][:10]}", fontsize=10)
-    fig.tight_layout(); fig.savefig(fn, dpi=110); plt.close(fig)
+    fig.tight_layout(rect=(0, 0.07, 1, 1)); fig.savefig(fn, dpi=110); plt.close(fig)
 
 def measure(system, b, T, steps, threads, train_type='qlora', model=None):
     if system == 'ours-w2': return run_ours(2, b, T, steps, train_type, model)

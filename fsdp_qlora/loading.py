@@ -20,8 +20,8 @@ from .lora import apply_lora, lora_targets
 # %% auto #0
 __all__ = ['TRAIN_TYPES', 'ST_DTYPES', 'MMAP_THRESHOLD_MAX', 'TrainType', 'get_train_type', 'llama_pro_layers', 'build_model',
            'SafeReader', 'ckpt_key', 'local_part', 'local_rows', 'quantized_rows', 'init_adapter', 'malloc_eager',
-           'malloc_trim', 'check_fit', 'check_finite', 'materialize', 'load_weights', 'weight_bytes', 'shard_and_load',
-           'load_target', 'write_random_llama']
+           'malloc_trim', 'check_fit', 'check_finite', 'nonfinite_msg', 'materialize', 'load_weights', 'weight_bytes',
+           'shard_and_load', 'load_target', 'write_random_llama']
 
 # %% ../nbs/03_loading.ipynb #5b07fb8e
 @dataclass(frozen=True)
@@ -284,8 +284,11 @@ def check_fit(
 def check_finite(k:str, t:torch.Tensor, where):
     "Refuse checkpoint tensor `k` if it holds NaN or infinite values (checked 1M values at a time, so no copy of `t` is made)."
     if not t.is_floating_point(): return
+    if torch.isfinite(t.sum()): return  # one fast pass, no copy: a NaN or infinity anywhere makes the sum non-finite (an overflow falls through)
     if not all(torch.isfinite(c).all() for c in t.reshape(-1).split(1 << 20)):
-        raise ValueError(f"Checkpoint tensor {k} in {where} holds NaN or infinite values: the file is corrupt, or the model had diverged when it was saved.")
+        raise ValueError(nonfinite_msg(k, where))
+
+def nonfinite_msg(k:str, where)->str: return f"Checkpoint tensor {k} in {where} holds NaN or infinite values: the file is corrupt, or the model had diverged when it was saved."
 
 # %% ../nbs/03_loading.ipynb #faca460e
 def _tied_slots(model):
@@ -340,8 +343,8 @@ def load_weights(
         if qrows is not None:  # this rank's rows of blocks: read and quantize only their weights
             span = slice(*backend_of(mod).span(mod, *qrows))
             t = tensors.pop(k).reshape(-1)[span] if tensors is not None else rd.read_span(k, span.start, span.stop)
-            check_finite(k, t, path)
-            _quantize_rows_into(mod, t.to(device, mod.compute_dtype or torch.bfloat16), qrows)
+            try: _quantize_rows_into(mod, t.to(device, mod.compute_dtype or torch.bfloat16), qrows)  # checks finiteness on every rank at once
+            except FloatingPointError: raise ValueError(nonfinite_msg(k, path)) from None
             done.add(name); del t; malloc_trim(); continue
         rows = None if is4 or tensors is not None else local_rows(p, rd.shape(k))
         if rows is not None or not (is4 or isinstance(p, DTensor) or tensors is not None):

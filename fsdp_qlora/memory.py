@@ -17,8 +17,8 @@ from .quant import get_backend
 from .wrap import get_precision
 
 # %% auto #0
-__all__ = ['MODELS', 'ACTS', 'GiB', 'RUNTIME', 'SLACK', 'HOLES', 'TERMS', 'Shape', 'shape_of', 'Job', 'act_bytes', 'Term', 'Plan',
-           'plan', 'train_flops', 'plan_from_args', 'plan_cli', 'plot_plans', 'plan_widget']
+__all__ = ['MODELS', 'ACTS', 'GiB', 'RUNTIME', 'SLACK', 'HOLES', 'CE_CHUNK', 'TERMS', 'Shape', 'shape_of', 'Job', 'act_bytes',
+           'Term', 'Plan', 'plan', 'train_flops', 'plan_from_args', 'plan_cli', 'plot_plans', 'plan_widget']
 
 # %% ../nbs/09_memory.ipynb #7c420816
 @dataclass(frozen=True)
@@ -149,6 +149,7 @@ GiB = 2**30
 RUNTIME = dict(cpu=620e6, cuda=1.0*GiB)  # bytes of a rank before any model: measured RSS on CPU; CUDA context + NCCL + cuBLAS workspaces
 SLACK = dict(cpu=0.25, cuda=0.1)  # allocator overhead as a share of the working set
 HOLES = 0.65  # glibc's resident freed holes in checkpointed multi-rank CPU runs, as a further share of the working set
+CE_CHUNK = 1024  # tokens of logits `token_loss` makes at a time (06_train's default `chunk`)
 
 def _lin(j): return sum(j.qlayers*j.lin_bytes(i*o) + (j.s.layers - j.qlayers)*j.lin_bytes(i*o, True) for i, o in j.s.linears().values())
 def _dense(j): return (j.s.vocab*j.s.hidden*(1 if j.s.tied else 2) + (2*j.s.layers + 1)*j.s.hidden)*j.wb
@@ -167,7 +168,7 @@ TERMS = [
     Term('dequantized weight', 'working', lambda j: max(i*o for i, o in j.s.linears().values())*j.cb*j.q.work if j.q else 0),
     Term('layer inputs', 'working', lambda j: j.s.layers*j.tokens*j.s.hidden*j.cb if j.gc else 0),
     Term('activations', 'working', _acts),
-    Term('logits', 'working', lambda j: 12*j.tokens*j.s.vocab),
+    Term('logits', 'working', lambda j: 12*min(j.tokens, CE_CHUNK)*j.s.vocab + 4*j.tokens*j.s.hidden),  # `token_loss`'s chunked loss
 ]
 
 # %% ../nbs/09_memory.ipynb #4b636010

@@ -186,19 +186,20 @@ class ShardedLinear4bit(Linear4bit):
         return _Matmul4bit.apply(x.to(self.compute_dtype), self.weight, self.absmax, bias, self).to(x.dtype)
 
 class _Matmul4bit(torch.autograd.Function):
-    "bitsandbytes' 4-bit matmul op, saving for backward only the layer's two parameters (FSDP frees and regathers them)."
+    "bitsandbytes' 4-bit matmul op; backward keeps only the layer's two parameters (FSDP frees and regathers their storage)."
     @staticmethod
     def forward(ctx, x, weight, absmax, bias, mod):
+        ctx.mod, ctx.params = mod, (weight, absmax)  # on ctx, not saved tensors: activation offload must not copy whole weights to the host
+        if x.numel() == 0: return x.new_empty(*x.shape[:-1], mod.out_features)
         codes, qs = mod.state(weight, absmax)
-        ctx.mod = mod
-        ctx.save_for_backward(weight, absmax)
         if not qs.nested: return torch.ops.bitsandbytes.gemm_4bit.default(x, codes, qs.shape, qs.absmax, qs.blocksize, qs.quant_type, bias=bias)
         return torch.ops.bitsandbytes.gemm_4bit.default(x, codes, qs.shape, qs.state2.absmax, qs.blocksize, qs.quant_type, bias=bias,
                                                         absmax_8bit=qs.absmax, absmax_code=qs.state2.code, absmax_offset=qs.offset)
 
     @staticmethod
     def backward(ctx, g):
-        codes, qs = ctx.mod.state(*ctx.saved_tensors)
+        if g.numel() == 0: return torch.zeros(*g.shape[:-1], ctx.mod.in_features, dtype=g.dtype, device=g.device), None, None, None, None
+        codes, qs = ctx.mod.state(*ctx.params)
         gx = g @ bnbF.dequantize_4bit(codes, qs).to(g.dtype) if ctx.needs_input_grad[0] else None
         gb = g.reshape(-1, g.shape[-1]).sum(0) if ctx.needs_input_grad[3] else None
         return gx, None, None, gb, None
@@ -303,12 +304,18 @@ def bnb_quantize_rows(
     w:torch.Tensor, # the weights `bnb_span(mod, start, stop)` (flattened), on the device to quantize on
     start:int, stop:int, # the rows this rank holds (every rank of the shard group calls this together)
 )->dict:
-    "This rank's rows of both parameters, quantizing only its blocks; the offset is bitsandbytes' mean over every rank's absmax."
+    "This rank's rows of both parameters, quantizing only its blocks; the offset is bitsandbytes' mean over every rank's absmax (gathered, and checked finite on every rank)."
     a = mod.quant_args
-    codes, absmax = torch.ops.bitsandbytes.quantize_4bit.default(w.reshape(-1), a['blocksize'], a['quant_type'], torch.uint8)
-    if not a['compress_statistics']: return pack_rows(mod, codes, absmax, rows=stop - start)
+    if w.numel(): codes, absmax = torch.ops.bitsandbytes.quantize_4bit.default(w.reshape(-1), a['blocksize'], a['quant_type'], torch.uint8)
+    else: codes, absmax = w.new_empty(0, dtype=torch.uint8), w.new_empty(0, dtype=torch.float32)  # a rank with no rows: no kernel launch
+    if w.numel() and not (torch.isfinite(w.sum()) or torch.isfinite(w).all()):
+        absmax = torch.cat([absmax.new_full((1,), float('nan')), absmax[1:]])  # mark it: CUDA's absmax kernel may skip a NaN
     grp = _shard_group(mod.weight)
-    offset = (_gather_cat(absmax, grp) if grp is not None and dist.get_world_size(grp) > 1 else absmax).mean()
+    full = _gather_cat(absmax, grp) if grp is not None and dist.get_world_size(grp) > 1 else absmax
+    if not torch.isfinite(full).all():  # every rank sees every rank's mark, so all stop together (no rank waits in a collective)
+        raise FloatingPointError(f'{mod} has NaN or infinite weights')
+    if not a['compress_statistics']: return pack_rows(mod, codes, absmax, rows=stop - start)
+    offset = full.mean()
     if not absmax.numel(): return pack_rows(mod, codes, absmax.to(torch.uint8), offset, bnbF.QuantState(absmax=absmax), rows=stop - start)
     q8, state2 = bnbF.quantize_blockwise(absmax - offset, blocksize=GROUP)
     return pack_rows(mod, codes, q8, offset, state2, rows=stop - start)

@@ -217,6 +217,8 @@ def build(out, mode='safe', strict=False, reuse=False):
     for f in cache.rglob('*'):  # assets (styles.css, images), not the quarto config
         if f.is_file() and f.suffix not in ('.ipynb', '.yml', '.yaml') and not any(p.startswith('.') for p in f.relative_to(cache).parts):
             (out/f.relative_to(cache)).parent.mkdir(parents=True, exist_ok=True); shutil.copy2(f, out/f.relative_to(cache))
+    for f in (cfg.config_path/'benchmarks').glob('*.png'):  # the README's benchmark charts, at the same relative path as on GitHub
+        (out/'benchmarks').mkdir(exist_ok=True); shutil.copy2(f, out/'benchmarks'/f.name)
     from nbdev.config import nbpath2html
     from nbdev.quarto import _sort
     nbs = sorted((f for f in cache.glob('*.ipynb') if not f.name.startswith(('_', '.'))), key=lambda f: _sort(('', f.name)))
