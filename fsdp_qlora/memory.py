@@ -14,7 +14,7 @@ from .core import fmt_bytes
 from .loading import get_train_type
 from .lora import lora_targets, LORA_TARGETS
 from .quant import get_backend
-from .wrap import get_precision
+from .wrap import get_precision, get_strategy
 
 # %% auto #0
 __all__ = ['MODELS', 'ACTS', 'GiB', 'RUNTIME', 'SLACK', 'HOLES', 'CE_CHUNK', 'TERMS', 'Shape', 'shape_of', 'Job', 'act_bytes',
@@ -88,8 +88,15 @@ class Job:
     dropout:float=0.1 # LoRA dropout
     device:str='cuda' # 'cuda' (device bytes) or 'cpu' (resident bytes of a CPU rank)
     n_bits:int|None=None # bits per quantized weight (default: the backend's)
+    strategy:str='full_shard' # a key of `STRATEGIES` (04_wrap)
+    shard_size:int|None=None # ranks per shard group of the hybrid strategies (default: all of them, one node)
     @property
     def tokens(self)->int: return self.batch_size*self.context_length
+    @property
+    def shards(self)->int:
+        "Ranks each sharded tensor is split over: the world (FSDP), a shard group (HSDP), or 1 (DDP: every rank holds all)."
+        span = get_strategy(self.strategy).shard
+        return self.world if span == 'world' else 1 if span == 'none' else min(self.world, self.shard_size or self.world)
     @property
     def tt(self): return get_train_type(self.train_type)
     @property
@@ -154,17 +161,21 @@ CE_CHUNK = 1024  # tokens of logits `token_loss` makes at a time (06_train's def
 def _lin(j): return sum(j.qlayers*j.lin_bytes(i*o) + (j.s.layers - j.qlayers)*j.lin_bytes(i*o, True) for i, o in j.s.linears().values())
 def _dense(j): return (j.s.vocab*j.s.hidden*(1 if j.s.tied else 2) + (2*j.s.layers + 1)*j.s.hidden)*j.wb
 def _qs(j): return j.qlayers*sum(j.q.state_bytes(i*o, j.nbits) for i, o in j.s.linears().values()) if j.q else 0
+def _gathered(j):
+    "Gathered decoder layers at the peak: the one computing and the one prefetched; all of them when layers stay gathered from forward to backward."
+    if j.shards == 1: return 0  # DDP: nothing is gathered, the weights lines hold everything
+    return (2 if get_strategy(j.strategy).reshard else j.s.layers)*j.layer_bytes()
 def _acts(j): return (1 if j.gc else j.s.layers)*j.tokens*sum(act_bytes(j).values())
 
 TERMS = [
-    Term('linear weights', 'sharded', lambda j: _lin(j)/j.world),
-    Term('dense weights', 'sharded', lambda j: _dense(j)/j.world),
+    Term('linear weights', 'sharded', lambda j: _lin(j)/j.shards),
+    Term('dense weights', 'sharded', lambda j: _dense(j)/j.shards),
     Term('quant state', 'replicated', _qs),
-    Term('adapters', 'sharded', lambda j: j.trainable()*j.tb/j.world if j.lora else 0),  # full / llama_pro: the weights lines hold them
-    Term('gradients', 'sharded', lambda j: j.trainable()*j.tb/j.world),
-    Term('optimizer', 'sharded', lambda j: 2*j.trainable()*j.tb/j.world),
-    Term('gathered layers', 'working', lambda j: 2*j.layer_bytes()),
-    Term('gathered root', 'working', lambda j: j.s.vocab*j.s.hidden*j.wb),
+    Term('adapters', 'sharded', lambda j: j.trainable()*j.tb/j.shards if j.lora else 0),  # full / llama_pro: the weights lines hold them
+    Term('gradients', 'sharded', lambda j: j.trainable()*j.tb/j.shards),
+    Term('optimizer', 'sharded', lambda j: 2*j.trainable()*j.tb/j.shards),
+    Term('gathered layers', 'working', _gathered),
+    Term('gathered root', 'working', lambda j: j.s.vocab*j.s.hidden*j.wb if j.shards > 1 else 0),
     Term('dequantized weight', 'working', lambda j: max(i*o for i, o in j.s.linears().values())*j.cb*j.q.work if j.q else 0),
     Term('layer inputs', 'working', lambda j: j.s.layers*j.tokens*j.s.hidden*j.cb if j.gc else 0),
     Term('activations', 'working', _acts),
@@ -193,7 +204,8 @@ class Plan:
     def __str__(self):
         j = self.job
         head = (f"{j.train_type}, {j.precision}, batch {j.batch_size} x {j.context_length} tokens, rank {j.rank}, "
-                f"checkpointing {'on' if j.gc else 'off'}, offload {'on' if j.offload else 'off'}, {j.world} {j.device} ranks")
+                f"checkpointing {'on' if j.gc else 'off'}, offload {'on' if j.offload else 'off'}, {j.world} {j.device} ranks"
+                + (f", {j.strategy}" if j.strategy != 'full_shard' else ''))
         lines = [head] + [f"  {n:<20}{k:<12}{w:<8}{fmt_bytes(b):>12}" for n, k, w, b in self.rows if b]
         if self.host: lines.append(f"  {'host (offloaded)':<40}{fmt_bytes(self.host):>12}")
         return '\n'.join(lines + [f"  {'peak per rank':<40}{fmt_bytes(self.peak):>12}", self.verdict()])
@@ -216,10 +228,12 @@ def plan(
     runtime:float|None=None, # bytes of a rank before any model (default: `RUNTIME[device]`)
     slack:float|None=None, # allocator overhead as a share of the working set (default: `SLACK[device]`)
     n_bits:int|None=None, # bits per quantized weight (HQQ: 8, 4, 3, 2; default: the backend's)
+    sharding_strategy:str='full_shard', # a key of `STRATEGIES`: full_shard, shard_grad_op, ddp, hybrid_*
+    shard_size:int|None=None, # ranks per shard group of the hybrid strategies (default: all ranks, one node)
 )->Plan:
     "The peak memory of each rank training `cfg` with these flags, term by term, and whether it fits."
     j = Job(shape_of(cfg), max(1, world_size), train_type, precision, batch_size, context_length, use_gradient_checkpointing,
-            use_cpu_offload, lora_rank, lora_target_modules, lora_dropout, device, n_bits)
+            use_cpu_offload, lora_rank, lora_target_modules, lora_dropout, device, n_bits, sharding_strategy, shard_size)
     off = use_cpu_offload and device != 'cpu'
     rows = [(t.name, t.kind, 'host' if off and t.kind == 'sharded' else 'device', t.f(j)) for t in TERMS]
     work = sum(b for _, k, _, b in rows if k == 'working')
@@ -256,7 +270,8 @@ def plan_from_args(
     return plan(c.get('llama_pro_path') or c.get('model_name') or 'SmolLM2-135M', ws if ws and ws > 0 else 2, c.get('train_type', 'qlora'), c.get('precision', 'bf16'),
                 c.get('batch_size', 1), c.get('context_length', 512), c.get('use_gradient_checkpointing', True),
                 c.get('use_cpu_offload', False), c.get('lora_rank', 64), c.get('lora_target_modules', 'all'), c.get('lora_dropout', 0.1),
-                'cpu' if dev == 'cpu' else 'cuda', gpu_gb or c.get('gpu_gb') or 24, n_bits=c.get('n_bits'))
+                'cpu' if dev == 'cpu' else 'cuda', gpu_gb or c.get('gpu_gb') or 24, n_bits=c.get('n_bits'),
+                sharding_strategy=c.get('sharding_strategy', 'full_shard'))
 
 def plan_cli(argv:list|None=None):
     "Console script `fsdp-qlora-plan`: the trainer's flags (and `--gpu_gb`) in, the plan of each rank out."
