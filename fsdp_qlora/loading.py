@@ -339,7 +339,8 @@ def load_weights(
         name, p = owners[k]
         mod = mods[name.rpartition('.')[0]]
         is4 = backend_of(mod) is not None and name.endswith('weight')
-        qrows = quantized_rows(mod) if is4 and not _is_dora(mods.get(name.rpartition('.base_layer')[0])) else None
+        dora = is4 and '.base_layer.' in name and _is_dora(mods[name.rpartition('.base_layer')[0]])
+        qrows = quantized_rows(mod) if is4 and not dora else None
         if qrows is not None:  # this rank's rows of blocks: read and quantize only their weights
             span = slice(*backend_of(mod).span(mod, *qrows))
             t = tensors.pop(k).reshape(-1)[span] if tensors is not None else rd.read_span(k, span.start, span.stop)
@@ -355,8 +356,6 @@ def load_weights(
         t = tensors.pop(k) if tensors is not None else rd.read(k, rows)
         check_finite(k, t, path)
         if is4:
-            parent = mods[name.rpartition('.base_layer')[0]] if '.base_layer.' in name else None
-            dora = _is_dora(parent)
             full = _quantize_into(mod, t.to(device, mod.compute_dtype or torch.bfloat16))
             if dora:  # DoRA: its magnitude starts at the base row norms
                 magnitudes[name.rpartition('.base_layer')[0]] = torch.linalg.norm(backend_of(mod).dequantize(mod, full).float(), dim=1)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 from .core import fmt_bytes
 from .loading import get_train_type
-from .lora import lora_targets, LORA_TARGETS
+from .lora import lora_targets
 from .quant import get_backend
 from .wrap import get_precision, get_strategy
 
@@ -247,15 +247,13 @@ def train_flops(
     shape, # a `Shape`, a name in `MODELS`, or anything `shape_of` takes
     context_length:int=512, # tokens per sequence (for attention)
     lora_rank:int=64, # adapter rank
-    targets:list|str=LORA_TARGETS, # the adapted layers (names of `Shape.linears`)
+    targets:list|str='all', # the adapted layers: 'all' (`LORA_TARGETS`), 'default' (q, v), or names
     checkpointing:bool=True, # gradient checkpointing: each decoder layer's forward runs twice
 )->dict:
     "FLOPs of one trained token of LoRA/QLoRA training on a frozen base, by phase: `{'forward', 'backward', 'recompute'}`."
     s = shape_of(shape)
-    lins = s.linears()
-    targets = list(lins) if targets == 'all' else [t for t in (targets.split(',') if isinstance(targets, str) else targets) if t in lins]
-    lin = s.layers*sum(i*o for i, o in lins.values())
-    ad = s.layers*lora_rank*sum(lins[t][0] + lins[t][1] for t in targets)
+    lin = s.layers*sum(i*o for i, o in s.linears().values())
+    ad = s.layers*Job(s, rank=lora_rank, targets=targets).lora_layer()  # adapter weights, as the memory plan counts them
     attn, head = s.layers*2*context_length*s.hidden, s.vocab*s.hidden
     fwd_layers = 2*lin + 2*ad + attn
     return dict(forward=fwd_layers + 2*head, backward=2*lin + 4*ad + 2*attn + 2*head, recompute=fwd_layers if checkpointing else 0)

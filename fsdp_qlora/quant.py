@@ -314,9 +314,8 @@ def bnb_quantize_rows(
     full = _gather_cat(absmax, grp) if grp is not None and dist.get_world_size(grp) > 1 else absmax
     if not torch.isfinite(full).all():  # every rank sees every rank's mark, so all stop together (no rank waits in a collective)
         raise FloatingPointError(f'{mod} has NaN or infinite weights')
-    if not a['compress_statistics']: return pack_rows(mod, codes, absmax, rows=stop - start)
+    if not a['compress_statistics'] or not absmax.numel(): return pack_rows(mod, codes, absmax, rows=stop - start)  # no rows: empty either way
     offset = full.mean()
-    if not absmax.numel(): return pack_rows(mod, codes, absmax.to(torch.uint8), offset, bnbF.QuantState(absmax=absmax), rows=stop - start)
     q8, state2 = bnbF.quantize_blockwise(absmax - offset, blocksize=GROUP)
     return pack_rows(mod, codes, q8, offset, state2, rows=stop - start)
 
