@@ -13,15 +13,19 @@ import torch, torch.nn as nn
 from torch.distributed.tensor import DTensor
 from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
 from tqdm.auto import tqdm
+from fastcore.basics import patch
+from transformers.conversion_mapping import get_model_conversion_mapping
+from transformers.core_model_loading import WeightConverter, MergeModulelist, Concatenate, Transpose, apply_renamings, dot_natural_key
 from .core import is_main, rss, peak_rss, reset_peak
 from .quant import empty_model, swap_linears, backend_of, get_backend
+from .moe import Experts4bit, swap_experts, dense_targets
 from .lora import apply_lora, lora_targets
 
 # %% auto #0
 __all__ = ['TRAIN_TYPES', 'ST_DTYPES', 'MMAP_THRESHOLD_MAX', 'TrainType', 'get_train_type', 'llama_pro_layers', 'build_model',
-           'SafeReader', 'ckpt_key', 'local_part', 'local_rows', 'quantized_rows', 'init_adapter', 'malloc_eager',
-           'malloc_trim', 'check_fit', 'check_finite', 'nonfinite_msg', 'materialize', 'load_weights', 'weight_bytes',
-           'shard_and_load', 'load_target', 'write_random_llama']
+           'SafeReader', 'Fused', 'ConvertedReader', 'ckpt_key', 'local_part', 'local_rows', 'quantized_rows',
+           'init_adapter', 'malloc_eager', 'malloc_trim', 'check_fit', 'check_finite', 'nonfinite_msg', 'materialize',
+           'load_weights', 'weight_bytes', 'shard_and_load', 'load_target', 'write_random_llama']
 
 # %% ../nbs/03_loading.ipynb #5b07fb8e
 @dataclass(frozen=True)
@@ -73,18 +77,20 @@ def build_model(
     model.requires_grad_(False)
     new = [model.get_decoder().layers[i] for i in llama_pro_layers(model)] if tt.adapter == 'llama_pro' else []
     names = {id(m): n for n, m in model.named_modules()}
+    if tt.quant: swap_experts(model, tt.quant, compute_dtype=compute_dtype, quant_storage=quant_storage, nbits=n_bits)  # 01a_moe: a layer per expert
     if tt.quant: swap_linears(model, tt.quant, skip=('lm_head', *(names[id(l)] for l in new)), compute_dtype=compute_dtype,
                               quant_storage=quant_storage, nbits=n_bits)
     if tt.adapter is None: return model.requires_grad_(True)
     if tt.adapter == 'llama_pro':  # only the new blocks learn
         for l in new: l.requires_grad_(True)
         return model
+    targets = dense_targets(model, lora_targets(model, lora_target_modules), explicit=lora_target_modules not in ('all', 'default'))
     if tt.impl == 'custom':
-        return apply_lora(model, lora_target_modules, r=lora_rank, alpha=lora_alpha, dropout=lora_dropout,
+        return apply_lora(model, targets, r=lora_rank, alpha=lora_alpha, dropout=lora_dropout,
                           dora=tt.adapter == 'dora', dtype=adapter_dtype)
     from peft import LoraConfig, get_peft_model
     cfg = LoraConfig(r=lora_rank, lora_alpha=lora_alpha, lora_dropout=lora_dropout, task_type='CAUSAL_LM',
-                     target_modules=lora_targets(model, lora_target_modules))
+                     target_modules=targets)
     if tt.quant and (flag := get_backend(tt.quant).peft_flag): setattr(model, flag, True)  # so peft picks its LoRA layer for this base, as on transformers' 4-bit models
     model = get_peft_model(model, cfg, low_cpu_mem_usage=True)
     for n, p in model.named_parameters():
@@ -169,6 +175,107 @@ class SafeReader:
         return True
 
     def __getitem__(self, k)->torch.Tensor: return self.read(k)
+
+# %% ../nbs/03_loading.ipynb #35d03b7c
+@dataclass
+class Fused:
+    "A model tensor that transformers' converter `conv` makes from several checkpoint tensors: `keys[pattern]`, in expert order."
+    conv:WeightConverter
+    keys:dict
+
+    @property
+    def n(self)->int: return len(next(iter(self.keys.values())))
+
+    def run(self, tensors:dict)->torch.Tensor:
+        "The converter's operations (transformers' own) applied to `{pattern: [tensors]}`: the one tensor they make."
+        for op in self.conv.operations:
+            tensors = op.convert(tensors, source_patterns=self.conv.source_patterns, target_patterns=self.conv.target_patterns)
+        if len(tensors) != 1: raise ValueError(f"{self.conv} makes {len(tensors)} tensors from one group; the loader supports converters with one target.")
+        return next(iter(tensors.values()))
+
+    def per_expert(self)->bool:
+        "True if the operations act on each expert alone: stack the experts along dim 0, then concatenate or transpose inside each."
+        ops, ns = self.conv.operations, {len(v) for v in self.keys.values()}
+        return (isinstance(ops[0], MergeModulelist) and ops[0].dim == 0 and len(ns) == 1 and
+                all(isinstance(o, Concatenate) and o.dim >= 1 or isinstance(o, Transpose) and min(o.dim0, o.dim1) >= 1 for o in ops[1:]))
+
+    def flat(self)->bool:
+        "True if one expert's tensor, flattened, is its sources flattened one after another (a span of it is spans of them)."
+        return self.per_expert() and all(isinstance(o, Concatenate) and o.dim == 1 for o in self.conv.operations[1:])
+
+# %% ../nbs/03_loading.ipynb #f21675ad
+class ConvertedReader:
+    "A `SafeReader` seen through transformers' conversion rules for `model`: the model's keys, shapes and tensors."
+    def __init__(self, rd:SafeReader, model:nn.Module):
+        hf = model.get_base_model() if hasattr(model, 'get_base_model') else model  # peft's wrapper is not a transformers model
+        ts = get_model_conversion_mapping(hf)
+        ren, conv = [t for t in ts if not isinstance(t, WeightConverter)], [t for t in ts if isinstance(t, WeightConverter)]
+        self.rd, self.src, fused = rd, {}, {}
+        for k in sorted(rd.keys(), key=dot_natural_key):  # expert 10 after expert 9, as transformers orders them
+            r = apply_renamings(k, ren)
+            for c in conv:
+                t, pat = c.rename_source_key(r)
+                if pat is not None: fused.setdefault(t, Fused(c, {})).keys.setdefault(pat, []).append(k); break
+            else: self.src[r] = k
+        self.entries = {t: rd.entries[k] for t, k in self.src.items()}
+        mods = dict(hf.named_modules())
+        for t, f in fused.items():
+            owner, _, leaf = t.rpartition('.')
+            if isinstance(m := mods.get(owner), Experts4bit) and leaf in m.PARTS and f.per_expert():  # one key per expert's layer
+                for e in range(f.n): self._add(f'{owner}.{m.PARTS[leaf]}.{e}.weight', (f, e), f.run(self._meta(f, e))[0].shape)
+            else: self._add(t, (f, None), f.run(self._meta(f)).shape)
+
+    def _add(self, k, src, shape):
+        dt = self.rd.entries[next(iter(src[0].keys.values()))[0]][2]['dtype']
+        self.src[k], self.entries[k] = src, (None, None, dict(dtype=dt, shape=list(shape)))
+
+    def _meta(self, f:Fused, e=None)->dict:
+        "Meta tensors standing for the sources of expert `e` (or of all experts): shapes without reading."
+        ent = self.rd.entries
+        return {p: [torch.empty(self.rd.shape(k), dtype=ST_DTYPES[ent[k][2]['dtype']], device='meta') for k in (ks if e is None else ks[e:e+1])]
+                for p, ks in f.keys.items()}
+
+    def _expert(self, f:Fused, e:int)->torch.Tensor: return f.run({p: [self.rd.read(ks[e])] for p, ks in f.keys.items()})[0]
+
+    def keys(self)->list: return list(self.entries)
+    def __len__(self): return len(self.entries)
+    def shape(self, k)->list: return self.entries[k][2]['shape']
+    def __getitem__(self, k)->torch.Tensor: return self.read(k)
+
+# %% ../nbs/03_loading.ipynb #209b207e
+@patch
+def read(self:ConvertedReader, k, rows:tuple|None=None)->torch.Tensor:
+    "Tensor `k` (or its `rows`); a fused one reads only the experts asked for when its operations allow."
+    s = self.src[k]
+    if isinstance(s, str): return self.rd.read(s, rows)
+    f, e = s
+    if e is not None: t = self._expert(f, e)
+    elif f.per_expert():
+        a, b = rows or (0, f.n)
+        if b <= a: return torch.empty(0, *self.shape(k)[1:], dtype=ST_DTYPES[self.entries[k][2]['dtype']])
+        return torch.stack([self._expert(f, i) for i in range(a, b)])
+    else: t = f.run({p: [self.rd.read(x) for x in ks] for p, ks in f.keys.items()})
+    return t if rows is None else t[rows[0]:rows[1]]
+
+@patch
+def read_span(self:ConvertedReader, k, start:int, stop:int)->torch.Tensor:
+    "Elements `start:stop` of tensor `k` flattened: of one expert's layer, spans of its sources when its layout allows."
+    s = self.src[k]
+    if isinstance(s, str): return self.rd.read_span(s, start, stop)
+    f, e = s
+    if e is None or not f.flat(): return self.read(k).reshape(-1)[start:stop]
+    parts, off = [], 0
+    for p in (p for p in f.conv.source_patterns if p in f.keys):  # Concatenate's order
+        x = f.keys[p][e]; n = math.prod(self.rd.shape(x))
+        if min(stop - off, n) > max(start - off, 0): parts.append(self.rd.read_span(x, max(start - off, 0), min(stop - off, n)))
+        off += n
+    return torch.cat(parts) if parts else torch.empty(0, dtype=ST_DTYPES[self.entries[k][2]['dtype']])
+
+@patch
+def read_into(self:ConvertedReader, k, dst:torch.Tensor, rows:tuple|None=None)->bool:
+    "Read plain tensor `k` (or its `rows`) straight into `dst` when `SafeReader.read_into` can; False for converted ones."
+    s = self.src[k]
+    return isinstance(s, str) and self.rd.read_into(s, dst, rows)
 
 # %% ../nbs/03_loading.ipynb #9d63edf0
 def ckpt_key(name:str)->str:
@@ -327,7 +434,7 @@ def load_weights(
     progress:bool=True, # show a progress bar on rank 0
 )->nn.Module:
     "Materialize `model`'s parameters from the checkpoint at `path`, this rank's shard only; quantize on `device`."
-    rd = SafeReader(path)
+    rd = ConvertedReader(SafeReader(path), model)  # the model's names and layouts (transformers' conversion rules)
     owners, mods = check_fit(model, rd, path), dict(model.named_modules())
     materialize(model, device, param_device)
     ps = dict(model.named_parameters())
