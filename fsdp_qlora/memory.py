@@ -32,16 +32,30 @@ class Shape:
     vocab:int # vocabulary size
     tied:bool=False # the output head shares the input embedding
     new_layers:int=0 # of `layers`, those block expansion added (Llama-Pro), dense and trainable in the *_llama_pro types
+    experts:int=0 # routed experts per layer of a mixture-of-experts model (0: dense)
+    top_k:int=0 # experts each token is routed to
+    expert_inter:int=0 # each expert's intermediate size
+    hd:int=0 # attention head size where it is not hidden/heads (Qwen3)
     @property
-    def head_dim(self)->int: return self.hidden//self.heads
+    def head_dim(self)->int: return self.hd or self.hidden//self.heads
     def linears(self)->dict:
-        "`(in, out)` features of each linear layer of one decoder layer."
-        h, i, kv = self.hidden, self.inter, self.kv_heads*self.head_dim
-        return dict(q_proj=(h, h), k_proj=(h, kv), v_proj=(h, kv), o_proj=(h, h), gate_proj=(h, i), up_proj=(h, i), down_proj=(i, h))
+        "`(in, out)` features of each linear layer of one decoder layer, outside any experts (a MoE layer's MLP is its experts)."
+        h, i, q, kv = self.hidden, self.inter, self.heads*self.head_dim, self.kv_heads*self.head_dim
+        att = dict(q_proj=(h, q), k_proj=(h, kv), v_proj=(h, kv), o_proj=(q, h))
+        return att if self.experts else dict(att, gate_proj=(h, i), up_proj=(h, i), down_proj=(i, h))
+    def expert_linears(self)->dict:
+        "`(in, out)` features of one expert's two projections (01a_moe's `gate_up` and `down`); none for a dense model."
+        return dict(gate_up=(self.hidden, 2*self.expert_inter), down=(self.expert_inter, self.hidden)) if self.experts else {}
+    def layer_linears(self)->list:
+        "`(in, out)` of every quantizable linear of one decoder layer: its linears, then each expert's."
+        return list(self.linears().values()) + self.experts*list(self.expert_linears().values())
+    def active_linear(self)->int:
+        "Weights of one decoder layer's linears that one token multiplies by: its linears and its top-k experts'."
+        return sum(i*o for i, o in self.linears().values()) + self.top_k*sum(i*o for i, o in self.expert_linears().values())
     def params(self)->int:
-        "All parameters: decoder linears and norms, final norm, embedding and (untied) head."
-        lin = sum(a*b for a, b in self.linears().values())
-        return self.layers*(lin + 2*self.hidden) + self.hidden + self.vocab*self.hidden*(1 if self.tied else 2)
+        "All parameters: decoder linears, experts, routers and norms, final norm, embedding and (untied) head."
+        lin = sum(a*b for a, b in self.layer_linears())
+        return self.layers*(lin + (2 + self.experts)*self.hidden) + self.hidden + self.vocab*self.hidden*(1 if self.tied else 2)
 
 MODELS = {  # hidden, intermediate, layers, heads, kv heads, vocab, tied
     'Llama-2-7B':   Shape(4096, 11008, 32, 32, 32, 32000),
@@ -49,7 +63,9 @@ MODELS = {  # hidden, intermediate, layers, heads, kv heads, vocab, tied
     'Llama-2-70B':  Shape(8192, 28672, 80, 64, 8, 32000),
     'Llama-3-8B':   Shape(4096, 14336, 32, 32, 8, 128256),
     'Llama-3-70B':  Shape(8192, 28672, 80, 64, 8, 128256),
-    'SmolLM2-135M': Shape(576, 1536, 30, 9, 3, 49152, tied=True)}
+    'SmolLM2-135M': Shape(576, 1536, 30, 9, 3, 49152, tied=True),
+    'Mixtral-8x7B': Shape(4096, 14336, 32, 32, 8, 32000, experts=8, top_k=2, expert_inter=14336),
+    'Qwen3-30B-A3B': Shape(2048, 6144, 48, 32, 4, 151936, experts=128, top_k=8, expert_inter=768, hd=128)}
 
 # %% ../nbs/09_memory.ipynb #8ddd4ddc
 def _key(name)->str:
@@ -67,9 +83,13 @@ def shape_of(
             raise ValueError(f"{cfg} is neither a model directory with a config.json nor a model in MODELS ({', '.join(MODELS)}): pass a directory or add its Shape to MODELS.")
         cfg = json.loads((Path(cfg).expanduser()/'config.json').read_text())
     d = cfg if isinstance(cfg, dict) else cfg.to_dict()
-    return Shape(d['hidden_size'], d['intermediate_size'], d['num_hidden_layers'], d['num_attention_heads'],
-                 d.get('num_key_value_heads') or d['num_attention_heads'], d['vocab_size'], bool(d.get('tie_word_embeddings', False)),
-                 len((d.get('llama_pro') or {}).get('new_layers', [])))
+    h, heads, n = d['hidden_size'], d['num_attention_heads'], d.get('num_local_experts') or d.get('num_experts') or 0
+    if n and (d.get('mlp_only_layers') or (d.get('decoder_sparse_step') or 1) > 1 or d.get('shared_expert_intermediate_size')):
+        raise ValueError(f"{d.get('model_type')} mixes dense MLPs or shared experts into its MoE layers: the planner prices models whose every layer is routed experts only.")
+    moe = dict(experts=n, top_k=d['num_experts_per_tok'], expert_inter=d.get('moe_intermediate_size') or d['intermediate_size']) if n else {}
+    return Shape(h, d['intermediate_size'], d['num_hidden_layers'], heads, d.get('num_key_value_heads') or heads, d['vocab_size'],
+                 bool(d.get('tie_word_embeddings', False)), len((d.get('llama_pro') or {}).get('new_layers', [])),
+                 hd=0 if (d.get('head_dim') or h//heads) == h//heads else d['head_dim'], **moe)
 
 # %% ../nbs/09_memory.ipynb #0d72aea6
 @dataclass
@@ -124,11 +144,11 @@ class Job:
     def layer_bytes(self)->float:
         "Bytes of one decoder layer's weights and its adapters, gathered whole (a dense new block, when there are some)."
         dense = self.qlayers < self.s.layers
-        return sum(self.lin_bytes(i*o, dense) for i, o in self.s.linears().values()) + 2*self.s.hidden*self.wb + self.lora_layer()*self.tb
+        return sum(self.lin_bytes(i*o, dense) for i, o in self.s.layer_linears()) + (2 + self.s.experts)*self.s.hidden*self.wb + self.lora_layer()*self.tb
     def trainable(self)->int:
         "Parameters that train: adapters, a block-expanded model's new blocks, or everything."
         if self.lora: return self.s.layers*self.lora_layer()
-        if self.tt.adapter == 'llama_pro': return self.s.new_layers*(sum(i*o for i, o in self.s.linears().values()) + 2*self.s.hidden)
+        if self.tt.adapter == 'llama_pro': return self.s.new_layers*(sum(i*o for i, o in self.s.layer_linears()) + (2 + self.s.experts)*self.s.hidden)
         return self.s.params()
 
 # %% ../nbs/09_memory.ipynb #bcd7d6e7
@@ -138,7 +158,7 @@ ACTS = dict(  # bytes a decoder layer keeps for backward, per token
     norms=lambda j, s: 2*(4*s.hidden + 4),
     rotary=lambda j, s: 2*s.head_dim*j.cb,
     attention=lambda j, s: j.cb*2*(s.hidden + s.kv_heads*s.head_dim) + 4*s.heads,
-    mlp=lambda j, s: 3*s.inter*j.cb,
+    mlp=lambda j, s: s.top_k*(3*s.expert_inter + s.hidden)*j.cb + 4*s.experts if s.experts else 3*s.inter*j.cb,  # MoE: each routed copy
     lora=lambda j, s: sum((_mask(j) + j.tb)*i + j.tb*j.rank for n, (i, o) in s.linears().items() if n in j.target_names()) if j.lora else 0,
     linear_inputs=lambda j, s: 0 if j.lora else j.cb*(5*s.hidden + s.inter))
 
@@ -158,9 +178,9 @@ SLACK = dict(cpu=0.25, cuda=0.1)  # allocator overhead as a share of the working
 HOLES = 0.65  # glibc's resident freed holes in checkpointed multi-rank CPU runs, as a further share of the working set
 CE_CHUNK = 1024  # tokens of logits `token_loss` makes at a time (06_train's default `chunk`)
 
-def _lin(j): return sum(j.qlayers*j.lin_bytes(i*o) + (j.s.layers - j.qlayers)*j.lin_bytes(i*o, True) for i, o in j.s.linears().values())
-def _dense(j): return (j.s.vocab*j.s.hidden*(1 if j.s.tied else 2) + (2*j.s.layers + 1)*j.s.hidden)*j.wb
-def _qs(j): return j.qlayers*sum(j.q.state_bytes(i*o, j.nbits) for i, o in j.s.linears().values()) if j.q else 0
+def _lin(j): return sum(j.qlayers*j.lin_bytes(i*o) + (j.s.layers - j.qlayers)*j.lin_bytes(i*o, True) for i, o in j.s.layer_linears())
+def _dense(j): return (j.s.vocab*j.s.hidden*(1 if j.s.tied else 2) + ((2 + j.s.experts)*j.s.layers + 1)*j.s.hidden)*j.wb  # embeddings, norms, routers
+def _qs(j): return j.qlayers*sum(j.q.state_bytes(i*o, j.nbits) for i, o in j.s.layer_linears()) if j.q else 0
 def _gathered(j):
     "Gathered decoder layers at the peak: the one computing and the one prefetched; all of them when layers stay gathered from forward to backward."
     if j.shards == 1: return 0  # DDP: nothing is gathered, the weights lines hold everything
@@ -176,7 +196,7 @@ TERMS = [
     Term('optimizer', 'sharded', lambda j: 2*j.trainable()*j.tb/j.shards),
     Term('gathered layers', 'working', _gathered),
     Term('gathered root', 'working', lambda j: j.s.vocab*j.s.hidden*j.wb if j.shards > 1 else 0),
-    Term('dequantized weight', 'working', lambda j: max(i*o for i, o in j.s.linears().values())*j.cb*j.q.work if j.q else 0),
+    Term('dequantized weight', 'working', lambda j: max(i*o for i, o in j.s.layer_linears())*j.cb*j.q.work if j.q else 0),
     Term('layer inputs', 'working', lambda j: j.s.layers*j.tokens*j.s.hidden*j.cb if j.gc else 0),
     Term('activations', 'working', _acts),
     Term('logits', 'working', lambda j: 12*min(j.tokens, CE_CHUNK)*j.s.vocab + 4*j.tokens*j.s.hidden),  # `token_loss`'s chunked loss
@@ -252,7 +272,7 @@ def train_flops(
 )->dict:
     "FLOPs of one trained token of LoRA/QLoRA training on a frozen base, by phase: `{'forward', 'backward', 'recompute'}`."
     s = shape_of(shape)
-    lin = s.layers*sum(i*o for i, o in s.linears().values())
+    lin = s.layers*s.active_linear()  # a MoE token multiplies by its top-k experts only
     ad = s.layers*Job(s, rank=lora_rank, targets=targets).lora_layer()  # adapter weights, as the memory plan counts them
     attn, head = s.layers*2*context_length*s.hidden, s.vocab*s.hidden
     fwd_layers = 2*lin + 2*ad + attn
