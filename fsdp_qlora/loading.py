@@ -18,14 +18,15 @@ from transformers.conversion_mapping import get_model_conversion_mapping
 from transformers.core_model_loading import WeightConverter, MergeModulelist, Concatenate, Transpose, apply_renamings, dot_natural_key
 from .core import is_main, rss, peak_rss, reset_peak
 from .quant import empty_model, swap_linears, backend_of, get_backend
-from .moe import Experts4bit, swap_experts, dense_targets
+from .moe import Experts4bit, swap_experts, dense_targets, expert_parts
 from .lora import apply_lora, lora_targets
 
 # %% auto #0
-__all__ = ['TRAIN_TYPES', 'ST_DTYPES', 'MMAP_THRESHOLD_MAX', 'TrainType', 'get_train_type', 'llama_pro_layers', 'build_model',
-           'SafeReader', 'Fused', 'ConvertedReader', 'ckpt_key', 'local_part', 'local_rows', 'quantized_rows',
-           'init_adapter', 'malloc_eager', 'malloc_trim', 'check_fit', 'check_finite', 'nonfinite_msg', 'materialize',
-           'load_weights', 'weight_bytes', 'shard_and_load', 'load_target', 'write_random_llama']
+__all__ = ['TRAIN_TYPES', 'ST_DTYPES', 'MMAP_THRESHOLD_MAX', 'TrainType', 'get_train_type', 'llama_pro_layers',
+           'check_expert_adapters', 'build_model', 'SafeReader', 'Fused', 'ConvertedReader', 'ckpt_key', 'local_part',
+           'local_rows', 'quantized_rows', 'init_adapter', 'malloc_eager', 'malloc_trim', 'check_fit', 'check_finite',
+           'nonfinite_msg', 'materialize', 'load_weights', 'weight_bytes', 'shard_and_load', 'load_target',
+           'write_random_llama']
 
 # %% ../nbs/03_loading.ipynb #5b07fb8e
 @dataclass(frozen=True)
@@ -56,6 +57,16 @@ def llama_pro_layers(model:nn.Module)->list:
     return list(rec['new_layers'])
 
 
+# %% ../nbs/03_loading.ipynb #expchk01
+def check_expert_adapters(tt:TrainType, lora_dropout:float, targets:list):
+    "Refuse adapters on a MoE model's experts where `tt` or the dropout cannot have them."
+    if not tt.quant: raise ValueError("Adapters on the experts (gate_up_proj, down_proj in --lora_target_modules) are offered on 4-bit experts "
+                                      "(qlora, custom_qlora, hqq_lora); with this --train_type leave them out.")
+    if tt.adapter == 'dora': raise ValueError("DoRA is not offered on the experts: leave gate_up_proj and down_proj out of --lora_target_modules, or train LoRA.")
+    if lora_dropout: raise ValueError(f"Adapters on the experts take no dropout (as peft's target_parameters adapters, which reload them): pass --lora_dropout 0, not {lora_dropout}.")
+    if not targets: raise ValueError("Name at least one attention projection in --lora_target_modules besides the experts (e.g. q_proj,v_proj,gate_up_proj,down_proj).")
+
+
 # %% ../nbs/03_loading.ipynb #9450d10c
 def build_model(
     path, # HF model directory (see `fsdp_qlora.hub.resolve_model`)
@@ -84,18 +95,22 @@ def build_model(
     if tt.adapter == 'llama_pro':  # only the new blocks learn
         for l in new: l.requires_grad_(True)
         return model
-    targets = dense_targets(model, lora_targets(model, lora_target_modules), explicit=lora_target_modules not in ('all', 'default'))
+    asked, explicit = lora_targets(model, lora_target_modules), lora_target_modules not in ('all', 'default')
+    targets, parts = dense_targets(model, asked, explicit), expert_parts(model, asked, explicit)
+    if parts: check_expert_adapters(tt, lora_dropout, targets)
     if tt.impl == 'custom':
-        return apply_lora(model, targets, r=lora_rank, alpha=lora_alpha, dropout=lora_dropout,
-                          dora=tt.adapter == 'dora', dtype=adapter_dtype)
-    from peft import LoraConfig, get_peft_model
-    cfg = LoraConfig(r=lora_rank, lora_alpha=lora_alpha, lora_dropout=lora_dropout, task_type='CAUSAL_LM',
-                     target_modules=targets)
-    if tt.quant and (flag := get_backend(tt.quant).peft_flag): setattr(model, flag, True)  # so peft picks its LoRA layer for this base, as on transformers' 4-bit models
-    model = get_peft_model(model, cfg, low_cpu_mem_usage=True)
-    for n, p in model.named_parameters():
-        if p.requires_grad: p.data = torch.empty_like(p, dtype=adapter_dtype)
+        model = apply_lora(model, targets, r=lora_rank, alpha=lora_alpha, dropout=lora_dropout, dora=tt.adapter == 'dora', dtype=adapter_dtype)
+    else:
+        from peft import LoraConfig, get_peft_model
+        cfg = LoraConfig(r=lora_rank, lora_alpha=lora_alpha, lora_dropout=lora_dropout, task_type='CAUSAL_LM', target_modules=targets)
+        if tt.quant and (flag := get_backend(tt.quant).peft_flag): setattr(model, flag, True)  # so peft picks its LoRA layer for this base, as on transformers' 4-bit models
+        model = get_peft_model(model, cfg, low_cpu_mem_usage=True)
+        for n, p in model.named_parameters():
+            if p.requires_grad: p.data = torch.empty_like(p, dtype=adapter_dtype)
+    for m in model.modules():
+        if parts and isinstance(m, Experts4bit): m.add_adapters(parts, lora_rank, lora_alpha, adapter_dtype)  # 01a_moe
     return model
+
 
 # %% ../nbs/03_loading.ipynb #c7303943
 ST_DTYPES = dict(BF16=torch.bfloat16, F16=torch.float16, F32=torch.float32, F64=torch.float64, I64=torch.int64,
@@ -273,7 +288,7 @@ def read_span(self:ConvertedReader, k, start:int, stop:int)->torch.Tensor:
 
 @patch
 def read_into(self:ConvertedReader, k, dst:torch.Tensor, rows:tuple|None=None)->bool:
-    "Read plain tensor `k` (or its `rows`) straight into `dst` when `SafeReader.read_into` can; False for converted ones."
+    "Read plain tensor `k` (or its `rows`) straight into `dst` when the file reader can; False for converted ones."
     s = self.src[k]
     return isinstance(s, str) and self.rd.read_into(s, dst, rows)
 
@@ -329,7 +344,7 @@ def init_adapter(name:str, p:torch.Tensor, seed:int=42, magnitudes:dict|None=Non
     full = torch.empty(p.shape, dtype=torch.float32)
     if 'lora_A' in name:
         g = torch.Generator().manual_seed(_seed_of(seed, name))
-        bound = 1/math.sqrt(p.shape[1])  # kaiming_uniform with a=sqrt(5), as nn.Linear and peft
+        bound = 1/math.sqrt(p.shape[-1])  # kaiming_uniform with a=sqrt(5) over the input features, as nn.Linear and peft (experts' A is stacked: experts, r, in)
         full.uniform_(-bound, bound, generator=g)
     elif 'lora_B' in name: full.zero_()
     elif 'lora_magnitude_vector' in name: full = magnitudes[name.rsplit('.lora_magnitude_vector', 1)[0]]

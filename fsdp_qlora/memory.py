@@ -44,8 +44,8 @@ class Shape:
         att = dict(q_proj=(h, q), k_proj=(h, kv), v_proj=(h, kv), o_proj=(q, h))
         return att if self.experts else dict(att, gate_proj=(h, i), up_proj=(h, i), down_proj=(i, h))
     def expert_linears(self)->dict:
-        "`(in, out)` features of one expert's two projections (01a_moe's `gate_up` and `down`); none for a dense model."
-        return dict(gate_up=(self.hidden, 2*self.expert_inter), down=(self.expert_inter, self.hidden)) if self.experts else {}
+        "`(in, out)` features of one expert's two projections, by transformers' name (01a_moe keeps each as a layer); none for a dense model."
+        return dict(gate_up_proj=(self.hidden, 2*self.expert_inter), down_proj=(self.expert_inter, self.hidden)) if self.experts else {}
     def layer_linears(self)->list:
         "`(in, out)` of every quantizable linear of one decoder layer: its linears, then each expert's."
         return list(self.linears().values()) + self.experts*list(self.expert_linears().values())
@@ -137,10 +137,15 @@ class Job:
     def tb(self)->int: return 4 if self.lora else self.wb
     def lin_bytes(self, n:int, dense:bool=False)->float: return n*self.q.bits(self.nbits)/8 if self.q and not dense else n*self.wb
     def target_names(self)->list: return lora_targets('llama', self.targets)  # a `Shape` is a Llama-style decoder
-    def lora_layer(self)->int:
-        "Adapter parameters of one decoder layer (0 when every weight trains)."
-        ts = self.target_names()
-        return sum(self.rank*(i + o) for n, (i, o) in self.s.linears().items() if n in ts) if self.lora else 0
+    def expert_targets(self)->list:
+        "The experts' projections that get adapters: only when named (01a_moe's `expert_parts`; `all` means attention on a MoE model)."
+        return [n for n in self.s.expert_linears() if self.targets not in ('all', 'default') and n in self.target_names()]
+    def lora_layer(self, active:bool=False)->int:
+        "Adapter parameters of one decoder layer (0 when every weight trains); `active`: those one token uses (its top-k experts')."
+        if not self.lora: return 0
+        ts, n = self.target_names(), self.s.top_k if active else self.s.experts
+        return (sum(self.rank*(i + o) for k, (i, o) in self.s.linears().items() if k in ts)
+                + n*sum(self.rank*(i + o) for k, (i, o) in self.s.expert_linears().items() if k in self.expert_targets()))
     def layer_bytes(self)->float:
         "Bytes of one decoder layer's weights and its adapters, gathered whole (a dense new block, when there are some)."
         dense = self.qlayers < self.s.layers
@@ -159,7 +164,8 @@ ACTS = dict(  # bytes a decoder layer keeps for backward, per token
     rotary=lambda j, s: 2*s.head_dim*j.cb,
     attention=lambda j, s: j.cb*2*(s.hidden + s.kv_heads*s.head_dim) + 4*s.heads,
     mlp=lambda j, s: s.top_k*(3*s.expert_inter + s.hidden)*j.cb + 4*s.experts if s.experts else 3*s.inter*j.cb,  # MoE: each routed copy
-    lora=lambda j, s: sum((_mask(j) + j.tb)*i + j.tb*j.rank for n, (i, o) in s.linears().items() if n in j.target_names()) if j.lora else 0,
+    lora=lambda j, s: (sum((_mask(j) + j.tb)*i + j.tb*j.rank for n, (i, o) in s.linears().items() if n in j.target_names())
+                       + s.top_k*sum(j.tb*(i + j.rank) for n, (i, o) in s.expert_linears().items() if n in j.expert_targets())) if j.lora else 0,  # expert adapters: no dropout
     linear_inputs=lambda j, s: 0 if j.lora else j.cb*(5*s.hidden + s.inter))
 
 def act_bytes(j:Job)->dict:
@@ -273,7 +279,7 @@ def train_flops(
     "FLOPs of one trained token of LoRA/QLoRA training on a frozen base, by phase: `{'forward', 'backward', 'recompute'}`."
     s = shape_of(shape)
     lin = s.layers*s.active_linear()  # a MoE token multiplies by its top-k experts only
-    ad = s.layers*Job(s, rank=lora_rank, targets=targets).lora_layer()  # adapter weights, as the memory plan counts them
+    ad = s.layers*Job(s, rank=lora_rank, targets=targets).lora_layer(active=True)  # adapter weights a token uses, as the memory plan counts them
     attn, head = s.layers*2*context_length*s.hidden, s.vocab*s.hidden
     fwd_layers = 2*lin + 2*ad + attn
     return dict(forward=fwd_layers + 2*head, backward=2*lin + 4*ad + 2*attn + 2*head, recompute=fwd_layers if checkpointing else 0)

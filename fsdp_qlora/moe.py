@@ -8,10 +8,12 @@ import shutil
 from pathlib import Path
 from typing import Callable
 import torch, torch.nn as nn, torch.nn.functional as F
-from .quant import get_backend, is_linear
+from fastcore.basics import patch
+from .quant import layer_maker, is_linear
 
 # %% auto #0
-__all__ = ['fused_experts', 'check_layout', 'Experts4bit', 'swap_experts', 'has_experts', 'dense_targets', 'write_random_moe']
+__all__ = ['fused_experts', 'check_layout', 'Experts4bit', 'swap_experts', 'to_peft', 'from_peft', 'peft_paths', 'adapted_parts',
+           'expert_lora_state', 'load_expert_lora', 'has_experts', 'dense_targets', 'expert_parts', 'write_random_moe']
 
 # %% ../nbs/01a_moe.ipynb #7b11b63c
 def fused_experts(m:nn.Module)->bool:
@@ -35,13 +37,20 @@ class Experts4bit(nn.Module):
         super().__init__()
         check_layout(experts)
         (n, i2, h), i = experts.gate_up_proj.shape, experts.down_proj.shape[2]
-        self.num_experts, self.act_fn = n, experts.act_fn
+        self.num_experts, self.act_fn, self.adapted, self.scaling = n, experts.act_fn, [], 1.
         def layer(w, out, inp):
             lin = nn.Linear(inp, out, bias=False, device='meta')
             if not w.is_meta: lin.weight = nn.Parameter(w.detach(), requires_grad=False)
             return make(lin)
         self.gate_up = nn.ModuleList(layer(experts.gate_up_proj[e], i2, h) for e in range(n))
         self.down = nn.ModuleList(layer(experts.down_proj[e], h, i) for e in range(n))
+
+    def proj(self, k:str, e:int, x:torch.Tensor)->torch.Tensor:
+        "Expert `e`'s projection `k` ('gate_up' or 'down') of `x`, with its adapter if it has one."
+        y = getattr(self, k)[e](x)
+        if k not in self.adapted: return y
+        a, b = getattr(self, f'{k}_lora_A')[e], getattr(self, f'{k}_lora_B')[e]
+        return y + ((x.to(a.dtype) @ a.T @ b.T)*self.scaling).to(y.dtype)
 
     def forward(self, hidden_states, top_k_index, top_k_weights):
         out = torch.zeros_like(hidden_states)
@@ -50,8 +59,8 @@ class Experts4bit(nn.Module):
             used = hits.sum((1, 2)).nonzero().flatten().tolist()
         for e in used:
             pos, tok = torch.where(hits[e])
-            gate, up = self.gate_up[e](hidden_states[tok]).chunk(2, dim=-1)
-            y = self.down[e](self.act_fn(gate)*up) * top_k_weights[tok, pos, None]
+            gate, up = self.proj('gate_up', e, hidden_states[tok]).chunk(2, dim=-1)
+            y = self.proj('down', e, self.act_fn(gate)*up) * top_k_weights[tok, pos, None]
             out.index_add_(0, tok, y.to(out.dtype))
         return out
 
@@ -59,19 +68,86 @@ class Experts4bit(nn.Module):
 def swap_experts(
     model:nn.Module, # model whose fused experts modules become `Experts4bit`
     quant:str='bnb', # a key of `fsdp_qlora.quant.BACKENDS`
-    compute_dtype=torch.bfloat16, # dtype the forward dequantizes to and multiplies in
-    quant_storage=torch.bfloat16, # dtype holding the packed bytes: FSDP's param dtype
-    nbits:int|None=None, # bits per weight (default: the backend's first)
-    **kwargs, # the backend's own settings
+    **kwargs, # the layers' settings, as `fsdp_qlora.quant.swap_linears` takes them (compute_dtype, quant_storage, nbits, ...)
 )->nn.Module:
     "Replace every fused experts module of `model` by `Experts4bit` with `quant`'s layers, in place."
-    q = get_backend(quant)
-    make = lambda lin: q.make(lin, compute_dtype, quant_storage, nbits or q.nbits[0], **kwargs)
+    make = layer_maker(quant, **kwargs)
     for name, m in list(model.named_modules()):
         if fused_experts(m):
             parent, _, child = name.rpartition('.')
             setattr(model.get_submodule(parent), child, Experts4bit(m, make))
     return model
+
+# %% ../nbs/01a_moe.ipynb #38ece5e1
+@patch
+def add_adapters(self:Experts4bit,
+                 parts:list, # transformers' names of the projections to adapt: 'gate_up_proj', 'down_proj'
+                 r:int, alpha:float, # LoRA rank and alpha (scaling alpha/r)
+                 dtype=torch.float32): # the adapters' dtype
+    "LoRA on every expert's `parts`: `{part}_lora_A` (experts, r, in) and `{part}_lora_B` (experts, out, r), on meta until loaded."
+    self.adapted, self.scaling = [self.PARTS[p] for p in parts], alpha/r
+    for k in self.adapted:
+        lay = getattr(self, k)[0]
+        setattr(self, f'{k}_lora_A', nn.Parameter(torch.empty(self.num_experts, r, lay.in_features, dtype=dtype, device='meta')))
+        setattr(self, f'{k}_lora_B', nn.Parameter(torch.empty(self.num_experts, lay.out_features, r, dtype=dtype, device='meta')))
+    return self
+
+def to_peft(A:torch.Tensor, B:torch.Tensor)->tuple:
+    "Stacked per-expert `A` (experts, r, in) and `B` (experts, out, r) as peft's `ParamWrapper` saves them: (r*experts, in), (out, r*experts)."
+    return A.reshape(-1, A.shape[-1]), B.permute(1, 2, 0).reshape(B.shape[1], -1)
+
+def from_peft(a:torch.Tensor, b:torch.Tensor, n:int)->tuple:
+    "The inverse of `to_peft` for `n` experts."
+    return a.reshape(n, -1, a.shape[-1]), b.reshape(b.shape[0], -1, n).permute(2, 0, 1)
+
+# %% ../nbs/01a_moe.ipynb #c3829505
+def peft_paths(
+    owner:str, # the experts module's path in the transformers model, e.g. 'model.layers.0.mlp.experts'
+    parts:list, # the adapted parameters ('gate_up_proj', 'down_proj')
+)->dict:
+    "Module path of peft's `ParamWrapper` holding each part's adapter: peft wraps them in the module's order, the last outermost."
+    order = [p for p in Experts4bit.PARTS if p in parts]  # transformers registers gate_up_proj before down_proj
+    return {p: owner + '.base_layer'*(len(order) - 1 - i) for i, p in enumerate(order)}
+
+def _adapted(model:nn.Module):
+    "(path without peft's prefix, module) of each `Experts4bit` of `model` that has adapters."
+    for n, m in model.named_modules():
+        if isinstance(m, Experts4bit) and m.adapted: yield n.removeprefix('base_model.model.'), n, m
+
+def adapted_parts(model:nn.Module)->list:
+    "transformers' names of the expert weights `model`'s `Experts4bit` adapt: peft's `target_parameters`."
+    inv = {v: k for k, v in Experts4bit.PARTS.items()}
+    return sorted({inv[k] for _, _, m in _adapted(model) for k in m.adapted})
+
+def expert_lora_state(
+    model:nn.Module, # a model whose `Experts4bit` have adapters
+    sd:dict|None=None, # its full state dict (e.g. gathered from FSDP shards; default: the model's own tensors)
+)->dict:
+    "The experts' adapters under the keys peft saves `target_parameters` adapters with (without peft's `base_model.model.` prefix)."
+    out, inv = {}, {v: k for k, v in Experts4bit.PARTS.items()}
+    for owner, n, m in _adapted(model):
+        paths = peft_paths(owner, [inv[k] for k in m.adapted])
+        for k in m.adapted:
+            A, B = ((sd[f'{n}.{k}_lora_{s}'] if sd is not None else getattr(m, f'{k}_lora_{s}')) for s in 'AB')
+            a, b = to_peft(A, B)
+            out[f'{paths[inv[k]]}.lora_A.weight'], out[f'{paths[inv[k]]}.lora_B.weight'] = a, b
+    return out
+
+def load_expert_lora(
+    model:nn.Module, # a model whose `Experts4bit` have adapters (unsharded)
+    sd:dict, # adapter tensors keyed as `expert_lora_state` names them; those it uses are removed
+):
+    "Copy peft-layout expert adapters from `sd` into `model`'s `Experts4bit` adapters."
+    inv = {v: k for k, v in Experts4bit.PARTS.items()}
+    for owner, n, m in _adapted(model):
+        paths = peft_paths(owner, [inv[k] for k in m.adapted])
+        for k in m.adapted:
+            A, B = from_peft(sd.pop(f'{paths[inv[k]]}.lora_A.weight'), sd.pop(f'{paths[inv[k]]}.lora_B.weight'), m.num_experts)
+            with torch.no_grad():
+                for s, t in zip('AB', (A, B)):
+                    p = getattr(m, f'{k}_lora_{s}')
+                    if p.shape != t.shape: raise ValueError(f"Adapter of {owner}.{inv[k]} is {list(t.shape)} where the model's is {list(p.shape)}: build the model with the adapter's rank.")
+                    p.copy_(t)
 
 # %% ../nbs/01a_moe.ipynb #47ea736b
 def has_experts(model:nn.Module)->bool:
@@ -81,15 +157,19 @@ def has_experts(model:nn.Module)->bool:
 def dense_targets(
     model:nn.Module, # the model adapters go on
     names:list, # adapter target names (module name endings), e.g. from `fsdp_qlora.lora.lora_targets`
-    explicit:bool=False, # True if the user listed `names`: then a name without a linear layer is refused
+    explicit:bool=False, # True if the user listed `names`: then a name without a layer to adapt is refused
 )->list:
     "Of `names`, those naming linear layers outside a MoE `model`'s experts (all of them for a dense model)."
     if not has_experts(model): return list(names)
     leaves = {n.rpartition('.')[2] for n, m in model.named_modules() if is_linear(m) and '.experts.' not in n}
-    if explicit and (bad := [t for t in names if t not in leaves]):
-        raise ValueError(f"--lora_target_modules {','.join(bad)} names no linear layer of this mixture-of-experts model (adapters on "
-                         f"its experts are not supported yet): choose from {','.join(sorted(leaves))}.")
+    if explicit and (bad := [t for t in names if t not in leaves and t not in Experts4bit.PARTS]):
+        raise ValueError(f"--lora_target_modules {','.join(bad)} names no linear layer of this mixture-of-experts model: choose from "
+                         f"{','.join(sorted(leaves))}, or {' and '.join(Experts4bit.PARTS)} for adapters on every expert.")
     return [t for t in names if t in leaves]
+
+def expert_parts(model:nn.Module, names:list, explicit:bool=False)->list:
+    "Of `names` the user listed, transformers' names of fused expert weights, to adapt on every expert (none from `all`, none on a dense model)."
+    return [t for t in Experts4bit.PARTS if t in names] if explicit and has_experts(model) else []
 
 # %% ../nbs/01a_moe.ipynb #bda83cad
 def write_random_moe(

@@ -25,8 +25,8 @@ __all__ = ['NF4', 'DYNAMIC', 'GRID', 'GROUP', 'BACKENDS', 'nf4_levels', 'absmax_
            'unpack_nibbles', 'dynamic_map', 'grid_lut', 'grid_nearest', 'quantize_nf4', 'dequantize_nf4', 'empty_model',
            'group_bytes', 'ShardedLinear4bit', 'pack_rows', 'bnb_quantize', 'bnb_layer', 'bnb_dequantize',
            'linear4bit_weight', 'bnb_span', 'bnb_quantize_rows', 'bnb_bits', 'QuantBackend', 'get_backend',
-           'backend_of', 'is_linear', 'swap_linears', 'load_quantized', 'quant_state_nbytes', 'model_nbytes',
-           'check_quant_storage', 'hqq_packed', 'HQQLinear', 'hqq_quantize', 'hqq_layer']
+           'backend_of', 'is_linear', 'swap_linears', 'layer_maker', 'load_quantized', 'quant_state_nbytes',
+           'model_nbytes', 'check_quant_storage', 'hqq_packed', 'HQQLinear', 'hqq_quantize', 'hqq_layer']
 
 # %% ../nbs/01_quant.ipynb #ca1b3158
 def nf4_levels(
@@ -372,13 +372,18 @@ def swap_linears(
     **kwargs, # the backend's own settings (e.g. bitsandbytes' `blocksize`)
 )->nn.Module:
     "Replace `model`'s linear layers by `quant`'s layers in place; meta layers stay empty, real ones are quantized."
-    q = get_backend(quant)
-    if nbits is not None and nbits not in q.nbits: raise ValueError(f"{quant} stores {', '.join(map(str, q.nbits))} bits per weight, not {nbits}.")
+    make = layer_maker(quant, compute_dtype, quant_storage, nbits, **kwargs)
     for name, lin in list(model.named_modules()):
         if type(lin) is not nn.Linear or _skipped(name, skip): continue
         parent, _, child = name.rpartition('.')
-        setattr(model.get_submodule(parent), child, q.make(lin, compute_dtype, quant_storage, nbits or q.nbits[0], **kwargs))
+        setattr(model.get_submodule(parent), child, make(lin))
     return model
+
+def layer_maker(quant:str='bnb', compute_dtype=torch.bfloat16, quant_storage=torch.bfloat16, nbits:int|None=None, **kwargs)->Callable:
+    "`nn.Linear` -> `quant`'s layer with these settings (`swap_linears`' arguments), after checking `nbits`."
+    q = get_backend(quant)
+    if nbits is not None and nbits not in q.nbits: raise ValueError(f"{quant} stores {', '.join(map(str, q.nbits))} bits per weight, not {nbits}.")
+    return lambda lin: q.make(lin, compute_dtype, quant_storage, nbits or q.nbits[0], **kwargs)
 
 # %% ../nbs/01_quant.ipynb #2d97679b
 def _load_tensor(model, key, t, dtype, device):

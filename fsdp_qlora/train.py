@@ -28,6 +28,7 @@ from .core import is_main, peak_rss, reset_peak, local_device, init_dist, all_su
 from .hub import resolve_model, DEFAULT_MODEL
 from .memory import CE_CHUNK
 from .quant import get_backend
+from .moe import expert_lora_state, adapted_parts
 from .loading import build_model, load_weights, get_train_type, TRAIN_TYPES
 from .wrap import wrap_model, get_precision, get_strategy, train_context, grad_scaler, param_device, check_gpu_precision, PRECISIONS, STRATEGIES
 from .data import build_dataset, make_dataloader, parse_columns, DEFAULT_DATASET
@@ -398,6 +399,9 @@ def save_adapter(model, output_dir, train_type:str='qlora', base:str=DEFAULT_MOD
     else:
         from fsdp_qlora.lora import lora_state_dict, lora_config, PEFT_PREFIX
         asd, cfg = {k: sd[k[len(PEFT_PREFIX):]] for k in lora_state_dict(model)}, lora_config(model)
+    if ex := expert_lora_state(model, sd):  # adapters on a MoE model's experts, in peft's target_parameters layout (01a_moe)
+        from fsdp_qlora.lora import PEFT_PREFIX
+        asd.update({PEFT_PREFIX + k: v for k, v in ex.items()}); cfg.target_parameters = adapted_parts(model)
     cfg.base_model_name_or_path, cfg.inference_mode = str(base), True
     save_file({k: v.contiguous() for k, v in asd.items()}, out/'adapter_model.safetensors', metadata=dict(format='pt'))
     cfg.save_pretrained(out)
