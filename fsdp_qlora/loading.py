@@ -18,7 +18,7 @@ from transformers.conversion_mapping import get_model_conversion_mapping
 from transformers.core_model_loading import WeightConverter, MergeModulelist, Concatenate, Transpose, apply_renamings, dot_natural_key
 from .core import is_main, rss, peak_rss, reset_peak
 from .quant import empty_model, swap_linears, backend_of, get_backend
-from .moe import Experts4bit, swap_experts, dense_targets, expert_parts
+from .moe import Experts4bit, swap_experts, dense_targets, expert_parts, peft_moe_renames
 from .lora import apply_lora, lora_targets
 
 # %% auto #0
@@ -98,6 +98,9 @@ def build_model(
     asked, explicit = lora_targets(model, lora_target_modules), lora_target_modules not in ('all', 'default')
     targets, parts = dense_targets(model, asked, explicit), expert_parts(model, asked, explicit)
     if parts: check_expert_adapters(tt, lora_dropout, targets)
+    if tt.impl == 'peft' and (moved := sorted(set(targets) & peft_moe_renames(model))):  # e.g. a shared expert's gate_proj
+        raise ValueError(f"peft moves --lora_target_modules {','.join(moved)} of a {model.config.model_type} model onto its fused experts: train with "
+                         "--train_type custom_qlora (our adapters stay where the names say), or leave those names out.")
     if tt.impl == 'custom':
         model = apply_lora(model, targets, r=lora_rank, alpha=lora_alpha, dropout=lora_dropout, dora=tt.adapter == 'dora', dtype=adapter_dtype)
     else:

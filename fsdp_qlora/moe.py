@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Callable
 import torch, torch.nn as nn, torch.nn.functional as F
 from fastcore.basics import patch
+from transformers.integrations.moe import _default_apply_gate
 from .quant import layer_maker, is_linear
 
 # %% auto #0
 __all__ = ['fused_experts', 'check_layout', 'Experts4bit', 'swap_experts', 'to_peft', 'from_peft', 'peft_paths', 'adapted_parts',
-           'expert_lora_state', 'load_expert_lora', 'has_experts', 'dense_targets', 'expert_parts', 'write_random_moe']
+           'expert_lora_state', 'load_expert_lora', 'has_experts', 'dense_targets', 'expert_parts', 'peft_moe_renames',
+           'write_random_moe']
 
 # %% ../nbs/01a_moe.ipynb #7b11b63c
 def fused_experts(m:nn.Module)->bool:
@@ -22,10 +24,11 @@ def fused_experts(m:nn.Module)->bool:
 
 def check_layout(m:nn.Module):
     "Refuse an experts module whose weights are not laid out as `Experts4bit` reads them."
-    want = dict(is_transposed=False, is_concatenated=True, has_gate=True, has_bias=False)
-    if bad := [f'{k}={getattr(m, k)}' for k, v in want.items() if getattr(m, k, v) != v]:
-        raise ValueError(f"{type(m).__name__} stores its experts with {', '.join(bad)}: 4-bit experts read the [gate; up] concatenated, "
-                         "untransposed, bias-free layout only; train this model with --train_type lora or full.")
+    want = dict(is_transposed=False, is_concatenated=True, has_gate=True, has_bias=False, has_post_expert_norm=False)
+    bad = [f'{k}={getattr(m, k)}' for k, v in want.items() if getattr(m, k, v) != v]
+    if getattr(type(m), '_apply_gate', _default_apply_gate) is not _default_apply_gate: bad.append('its own gating (_apply_gate)')  # e.g. clamped SiLU
+    if bad: raise ValueError(f"{type(m).__name__} computes its experts with {', '.join(bad)}: 4-bit experts compute the [gate; up] concatenated, "
+                             "untransposed, bias-free SiLU-gated layout only; train this model with --train_type lora or full.")
 
 # %% ../nbs/01a_moe.ipynb #60406a09
 class Experts4bit(nn.Module):
@@ -38,6 +41,7 @@ class Experts4bit(nn.Module):
         check_layout(experts)
         (n, i2, h), i = experts.gate_up_proj.shape, experts.down_proj.shape[2]
         self.num_experts, self.act_fn, self.adapted, self.scaling = n, experts.act_fn, [], 1.
+        self.order = [k for k, _ in experts.named_parameters(recurse=False) if k in self.PARTS]  # transformers' order: peft wraps in it
         def layer(w, out, inp):
             lin = nn.Linear(inp, out, bias=False, device='meta')
             if not w.is_meta: lin.weight = nn.Parameter(w.detach(), requires_grad=False)
@@ -45,11 +49,11 @@ class Experts4bit(nn.Module):
         self.gate_up = nn.ModuleList(layer(experts.gate_up_proj[e], i2, h) for e in range(n))
         self.down = nn.ModuleList(layer(experts.down_proj[e], h, i) for e in range(n))
 
-    def proj(self, k:str, e:int, x:torch.Tensor)->torch.Tensor:
-        "Expert `e`'s projection `k` ('gate_up' or 'down') of `x`, with its adapter if it has one."
+    def proj(self, k:str, e:int, x:torch.Tensor, ab:dict)->torch.Tensor:
+        "Expert `e`'s projection `k` ('gate_up' or 'down') of `x`, plus its adapter if `ab` (projection -> per-expert A's and B's) has one."
         y = getattr(self, k)[e](x)
-        if k not in self.adapted: return y
-        a, b = getattr(self, f'{k}_lora_A')[e], getattr(self, f'{k}_lora_B')[e]
+        if k not in ab: return y
+        a, b = ab[k][0][e], ab[k][1][e]
         return y + ((x.to(a.dtype) @ a.T @ b.T)*self.scaling).to(y.dtype)
 
     def forward(self, hidden_states, top_k_index, top_k_weights):
@@ -57,10 +61,12 @@ class Experts4bit(nn.Module):
         with torch.no_grad():  # expert, k, token: where each token went
             hits = F.one_hot(top_k_index, self.num_experts + 1)[..., :self.num_experts].permute(2, 1, 0)
             used = hits.sum((1, 2)).nonzero().flatten().tolist()
+        # unbind once: indexing the stacked adapters per expert would make backward add a full-size gradient per expert
+        ab = {k: (getattr(self, f'{k}_lora_A').unbind(0), getattr(self, f'{k}_lora_B').unbind(0)) for k in self.adapted}
         for e in used:
             pos, tok = torch.where(hits[e])
-            gate, up = self.proj('gate_up', e, hidden_states[tok]).chunk(2, dim=-1)
-            y = self.proj('down', e, self.act_fn(gate)*up) * top_k_weights[tok, pos, None]
+            gate, up = self.proj('gate_up', e, hidden_states[tok], ab).chunk(2, dim=-1)
+            y = self.proj('down', e, self.act_fn(gate)*up, ab) * top_k_weights[tok, pos, None]
             out.index_add_(0, tok, y.to(out.dtype))
         return out
 
@@ -104,9 +110,10 @@ def from_peft(a:torch.Tensor, b:torch.Tensor, n:int)->tuple:
 def peft_paths(
     owner:str, # the experts module's path in the transformers model, e.g. 'model.layers.0.mlp.experts'
     parts:list, # the adapted parameters ('gate_up_proj', 'down_proj')
+    order:list=list(Experts4bit.PARTS), # the order transformers registers them in (`Experts4bit.order`)
 )->dict:
     "Module path of peft's `ParamWrapper` holding each part's adapter: peft wraps them in the module's order, the last outermost."
-    order = [p for p in Experts4bit.PARTS if p in parts]  # transformers registers gate_up_proj before down_proj
+    order = [p for p in order if p in parts]
     return {p: owner + '.base_layer'*(len(order) - 1 - i) for i, p in enumerate(order)}
 
 def _adapted(model:nn.Module):
@@ -126,7 +133,7 @@ def expert_lora_state(
     "The experts' adapters under the keys peft saves `target_parameters` adapters with (without peft's `base_model.model.` prefix)."
     out, inv = {}, {v: k for k, v in Experts4bit.PARTS.items()}
     for owner, n, m in _adapted(model):
-        paths = peft_paths(owner, [inv[k] for k in m.adapted])
+        paths = peft_paths(owner, [inv[k] for k in m.adapted], m.order)
         for k in m.adapted:
             A, B = ((sd[f'{n}.{k}_lora_{s}'] if sd is not None else getattr(m, f'{k}_lora_{s}')) for s in 'AB')
             a, b = to_peft(A, B)
@@ -140,7 +147,7 @@ def load_expert_lora(
     "Copy peft-layout expert adapters from `sd` into `model`'s `Experts4bit` adapters."
     inv = {v: k for k, v in Experts4bit.PARTS.items()}
     for owner, n, m in _adapted(model):
-        paths = peft_paths(owner, [inv[k] for k in m.adapted])
+        paths = peft_paths(owner, [inv[k] for k in m.adapted], m.order)
         for k in m.adapted:
             A, B = from_peft(sd.pop(f'{paths[inv[k]]}.lora_A.weight'), sd.pop(f'{paths[inv[k]]}.lora_B.weight'), m.num_experts)
             with torch.no_grad():
@@ -170,6 +177,14 @@ def dense_targets(
 def expert_parts(model:nn.Module, names:list, explicit:bool=False)->list:
     "Of `names` the user listed, transformers' names of fused expert weights, to adapt on every expert (none from `all`, none on a dense model)."
     return [t for t in Experts4bit.PARTS if t in names] if explicit and has_experts(model) else []
+
+def peft_moe_renames(model:nn.Module)->set:
+    "Target names that peft itself moves onto the fused experts for `model`'s family (empty for families it leaves alone, and dense models)."
+    try: from peft.utils.transformers_weight_conversion import _MODEL_TO_CONVERSION_PATTERN as fams, _MOE_TARGET_MODULE_MAPPING as moves
+    except ImportError: return set()  # a peft that does not rename
+    mt = getattr(getattr(model, 'config', None), 'model_type', None)
+    return set(moves.get(fams.get(mt), {})) if has_experts(model) else set()
+
 
 # %% ../nbs/01a_moe.ipynb #bda83cad
 def write_random_moe(
