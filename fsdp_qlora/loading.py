@@ -206,8 +206,12 @@ class Fused:
 
     def run(self, tensors:dict)->torch.Tensor:
         "The converter's operations (transformers' own) applied to `{pattern: [tensors]}`: the one tensor they make."
-        for op in self.conv.operations:
-            tensors = op.convert(tensors, source_patterns=self.conv.source_patterns, target_patterns=self.conv.target_patterns)
+        try:
+            for op in self.conv.operations:
+                tensors = op.convert(tensors, source_patterns=self.conv.source_patterns, target_patterns=self.conv.target_patterns)
+        except (RuntimeError, ValueError, IndexError) as e:  # e.g. one expert's tensor of another shape
+            raise ValueError(f"Checkpoint tensors {', '.join(ks[0] for ks in self.keys.values())} and the rest of their group do not combine into "
+                             f"{self.conv.target_patterns[0]} ({e}): the checkpoint is inconsistent, or not this model's.") from None
         if len(tensors) != 1: raise ValueError(f"{self.conv} makes {len(tensors)} tensors from one group; the loader supports converters with one target.")
         return next(iter(tensors.values()))
 
