@@ -122,6 +122,7 @@ def preflight(args:dict)->dict:
     SafeReader(path)  # a truncated or inconsistent checkpoint is refused here, in one sentence
     return {**args, 'model_name': str(path)}
 
+# %% ../nbs/08_cli.ipynb #4535db2f
 def summary(r:dict, output_dir)->str:
     "One line about a finished run, from rank 0's result of `train`."
     m, s = divmod(round(r['seconds']), 60)
@@ -133,6 +134,7 @@ def summary(r:dict, output_dir)->str:
     return (f"done: {r['step']} steps in {m}m{s:02d}s, {held}, {r['tokens_per_s']:.0f} tokens/s, "
             f"peak RSS per rank {peaks('peak_rss_per_rank')}{gpu}; output in {output_dir}")
 
+# %% ../nbs/08_cli.ipynb #b39adc9c
 def main(argv:list|None=None):
     "Console script `fsdp-qlora-train`: parse flags, check them, run `train` on every rank, print a summary."
     from fsdp_qlora.train import train_parser, parse_train_args, show_plan, Preempted

@@ -44,6 +44,7 @@ def rank()->int:
     "Global rank of this process (0 when not distributed)."
     return dist.get_rank() if dist.is_initialized() else _env_int('RANK')
 
+# %% ../nbs/00_core.ipynb #0b1aba9b
 def world_size()->int:
     "Number of processes in the job (1 when not distributed)."
     return dist.get_world_size() if dist.is_initialized() else _env_int('WORLD_SIZE', default=1)
@@ -56,6 +57,7 @@ def is_main()->bool:
     "True on the process that should log and save (global rank 0)."
     return rank() == 0
 
+# %% ../nbs/00_core.ipynb #f2b81f63
 def cuda_index(n:int|None=None)->int:
     "This rank's GPU among the `n` it can see: its local rank, or 0 when it was given exactly one."
     n = torch.cuda.device_count() if n is None else n
@@ -68,6 +70,7 @@ def local_device(dev:str|None=None)->torch.device:
     dt = device_type(dev)
     return torch.device('cuda', cuda_index()) if dt == 'cuda' else torch.device('cpu')
 
+# %% ../nbs/00_core.ipynb #ec396669
 def cpu_cores()->int:
     "CPU cores this process may run on (its affinity mask: what a scheduler's cgroup allows)."
     try: return len(os.sched_getaffinity(0))
@@ -154,6 +157,7 @@ def _rank_main(i, payload, nprocs, addr, port, q, dev):
     try: q.put((i, cloudpickle.dumps(fn(*args, **kwargs))))  # bytes: tensors travel by value, not as shared memory
     finally: close_dist()
 
+# %% ../nbs/00_core.ipynb #5cd1238f
 class RankFailed(RuntimeError):
     "A rank of a `run_ranks` launch raised; the message names the rank and its error, `.details` has the traceback."
     def __init__(self, msg, details=''): super().__init__(msg); self.details = details
@@ -172,6 +176,7 @@ def _root_cause(pc, i, tb):
         except (OSError, EOFError, pickle.UnpicklingError): continue
     return i, tb
 
+# %% ../nbs/00_core.ipynb #da340e6e
 def run_ranks(
     fn, # function run on every rank, after the process group is up
     nprocs:int=2, # number of processes (world size)

@@ -36,6 +36,7 @@ def from_qna(r:dict)->dict:
     "Alpaca row from a `question` / `answer` row, its optional `context` as the input."
     return dict(instruction=_s(r['question']), input=_s(r.get('context')), output=_s(r['answer']))
 
+# %% ../nbs/05_data.ipynb #f05cf5c7
 def from_dialogue(r:dict, human='### Human:', bot='### Assistant:')->dict:
     "Alpaca row from a `### Human: ... ### Assistant: ...` text, split at the first assistant turn."
     q, _, a = _s(r['text']).partition(bot)
@@ -49,6 +50,7 @@ ALPACA_COLS = ['instruction', 'input', 'output']
 
 def _expected(): return '; '.join(' + '.join(cols) for cols, _ in SCHEMAS.values())
 
+# %% ../nbs/05_data.ipynb #252661dc
 def parse_columns(spec:str|dict|None)->dict:
     "A column mapping from `'old=new,old2=new2'` (the trainer's `--dataset_columns`), or {}."
     if not spec: return {}
@@ -58,6 +60,7 @@ def parse_columns(spec:str|dict|None)->dict:
         raise ValueError(f"--dataset_columns {spec!r} is not a list of old=new pairs, e.g. question=instruction,answer=output.")
     return {a.strip(): b.strip() for a, b in pairs}
 
+# %% ../nbs/05_data.ipynb #454b79bc
 def _check_rows(ds, need, source, n=100):
     for i, r in enumerate(ds.select(range(min(n, len(ds))))):
         for c in need:
@@ -95,6 +98,7 @@ def doc_sections(text:str)->list:
     ends = [m.start() for m in heads[1:]] + [len(text)]
     return [(m.group(1).strip(), text[m.end():e].strip()) for m, e in zip(heads, ends)]
 
+# %% ../nbs/05_data.ipynb #63e9a343
 def _pieces(body, max_chars):
     for p in body.split('\n\n'):
         if len(p) <= max_chars: yield p
@@ -105,6 +109,7 @@ def _pieces(body, max_chars):
                 else: cur = f'{cur}\n{line}' if cur else line
             if cur: yield cur
 
+# %% ../nbs/05_data.ipynb #7b86065f
 def split_text(body:str, max_chars:int=1500)->list:
     "`body` cut at paragraph (else line) boundaries into parts of at most `max_chars` characters."
     parts, cur = [], ''
@@ -384,6 +389,7 @@ def build_dataset(
     else: items = tokenize_rows(rows, tok, context_length, template, train_on_inputs)
     return pack(items, context_length) if packing else items
 
+# %% ../nbs/05_data.ipynb #9debbe2d
 def make_dataloader(
     ds, # examples from `build_dataset`
     tok, # the tokenizer (for the pad id)

@@ -21,8 +21,7 @@ from .quant import get_backend
 # %% auto #0
 __all__ = ['ADAPTER_FILES', 'EXPERT_WRAPPER', 'BNB_4BIT', 'DTYPE_NAMES', 'adapter_config', 'adapter_shapes', 'adapted_layers',
            'check_adapter', 'hf_model', 'peft_model', 'adapter_key', 'load_adapter', 'adapted_model', 'as_trained',
-           'merged_weight', 'SafeWriter', 'merge_adapter', 'random_adapter', 'load_model', 'generate', 'generate_cli',
-           'main']
+           'merged_weight', 'SafeWriter', 'merge_adapter', 'load_model', 'generate', 'generate_cli', 'main']
 
 # %% ../nbs/07_export.ipynb #5e85540e
 ADAPTER_FILES = ('adapter_config.json', 'adapter_model.safetensors')
@@ -37,6 +36,7 @@ def adapter_config(
     if missing: raise FileNotFoundError(f"{d} is not an adapter directory (no {', '.join(missing)}): pass the --output_dir of a training run with --save_model true.")
     return json.loads((d/'adapter_config.json').read_text())
 
+# %% ../nbs/07_export.ipynb #3aca2ddc
 def adapter_shapes(adapter_dir)->dict:
     "Shapes of the tensors in `adapter_dir/adapter_model.safetensors`, from its header only."
     from safetensors import safe_open
@@ -55,6 +55,7 @@ def adapted_layers(adapter_dir)->dict:
         res[mod + '.weight'] = [sh[k.replace('lora_A', 'lora_B')][0], s[1]]
     return res
 
+# %% ../nbs/07_export.ipynb #2d72b687
 def check_adapter(
     adapter_dir, # the adapter
     base, # the base model: HF directory or hub name
@@ -131,6 +132,7 @@ def load_adapter(
             p.copy_(sd[k])
     return model
 
+# %% ../nbs/07_export.ipynb #1f18b322
 def adapted_model(
     base, # HF model directory or hub name
     adapter_dir, # the adapter
@@ -270,33 +272,6 @@ def merge_adapter(
             w.write(k, t.to(dt(k))); del t
     w.close(); malloc_eager(MMAP_THRESHOLD_MAX)
     _small_files(path, out, dtype)
-    return out
-
-# %% ../nbs/07_export.ipynb #3bb1dd86
-def random_adapter(
-    base, # base model: HF directory or hub name
-    out, # where the adapter directory goes
-    r:int=16, alpha:float=32, # rank and alpha
-    targets=('q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'), # adapted layer names
-    dora:bool=False, # add DoRA magnitude vectors
-    seed:int=0,
-)->Path:
-    "Write a random adapter for `base` in peft's format (for tests and measurements): nonzero `A` and `B`."
-    from peft import LoraConfig
-    from safetensors.torch import save_file
-    path, out, g = resolve_model(base), Path(out), torch.Generator().manual_seed(seed)
-    rd, sd = SafeReader(path), {}
-    for k in rd.keys():
-        if k.rsplit('.', 2)[-2] not in targets: continue
-        o, i = rd.shape(k)
-        p = PEFT_PREFIX + k[:-len('.weight')]
-        sd[p+'.lora_A.weight'] = torch.randn(r, i, generator=g)/math.sqrt(i)
-        sd[p+'.lora_B.weight'] = torch.randn(o, r, generator=g)*0.01
-        if dora: sd[p+'.lora_magnitude_vector'] = torch.linalg.norm(rd[k].float(), dim=1)*(1 + 0.1*torch.rand(o, generator=g))
-    out.mkdir(parents=True, exist_ok=True)
-    save_file(sd, out/'adapter_model.safetensors', metadata=dict(format='pt'))
-    LoraConfig(r=r, lora_alpha=alpha, target_modules=list(targets), use_dora=dora, base_model_name_or_path=str(base),
-               task_type='CAUSAL_LM').save_pretrained(out)
     return out
 
 # %% ../nbs/07_export.ipynb #486c5bc2

@@ -65,6 +65,7 @@ def fetch_gguf(name:str=DEFAULT_MODEL, dest:Path|None=None)->Path:
         os.replace(Path(td)/out.name, out)
     return out
 
+# %% ../nbs/00a_hub.ipynb #547bd333
 def save_hf(model, dest:Path):
     "Write `model`'s config and weights (one copy of tied tensors) as an HF directory, on any rank."
     from safetensors.torch import save_file
@@ -76,6 +77,7 @@ def save_hf(model, dest:Path):
     model.config.save_pretrained(dest)
     if getattr(model, 'generation_config', None) is not None: model.generation_config.save_pretrained(dest)
 
+# %% ../nbs/00a_hub.ipynb #d82c657b
 def gguf_to_hf(gguf:Path, dest:Path, dtype:str='bfloat16')->Path:
     "Dequantize the GGUF file `gguf` with transformers and save an HF model directory at `dest`, atomically."
     import torch

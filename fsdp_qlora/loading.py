@@ -25,8 +25,7 @@ from .lora import apply_lora, lora_targets
 __all__ = ['TRAIN_TYPES', 'ST_DTYPES', 'MMAP_THRESHOLD_MAX', 'TrainType', 'get_train_type', 'llama_pro_layers',
            'check_expert_adapters', 'build_model', 'SafeReader', 'Fused', 'ConvertedReader', 'ckpt_key', 'local_part',
            'local_rows', 'quantized_rows', 'init_adapter', 'malloc_eager', 'malloc_trim', 'check_fit', 'check_finite',
-           'nonfinite_msg', 'materialize', 'load_weights', 'weight_bytes', 'shard_and_load', 'load_target',
-           'write_random_llama']
+           'nonfinite_msg', 'materialize', 'load_weights', 'weight_bytes']
 
 # %% ../nbs/03_loading.ipynb #5b07fb8e
 @dataclass(frozen=True)
@@ -141,6 +140,7 @@ def _header(fn:Path)->dict:
         out[k] = (8 + n + a, v)
     return out
 
+# %% ../nbs/03_loading.ipynb #72c4308d
 class SafeReader:
     "Read tensors one at a time from an HF model directory's safetensors file(s), without memory-mapping them."
     def __init__(self, path):
@@ -311,6 +311,7 @@ def local_part(full:torch.Tensor, p:torch.Tensor)->torch.Tensor:
     shape, off = compute_local_shape_and_global_offset(full.shape, p.device_mesh, p.placements)
     return full[tuple(slice(o, o+s) for o, s in zip(off, shape))]
 
+# %% ../nbs/03_loading.ipynb #4b6f07a4
 def local_rows(p:torch.Tensor, shape)->tuple|None:
     "The rows `(start, stop)` of a tensor of `shape` that `p` holds, when its shard is a dim-0 slice; else None."
     if not isinstance(p, DTensor): return None
@@ -321,6 +322,7 @@ def local_rows(p:torch.Tensor, shape)->tuple|None:
 def _put(p, t, is_local=False):
     with torch.no_grad(): (p.to_local() if isinstance(p, DTensor) else p.data).copy_(t if is_local else local_part(t, p))
 
+# %% ../nbs/03_loading.ipynb #8e6dfcc0
 def _is_dora(m)->bool:
     "True if `m` has a DoRA magnitude (ours: a parameter; peft's: a non-empty `ModuleDict`, empty on its LoRA layers)."
     v = getattr(m, 'lora_magnitude_vector', None)
@@ -331,6 +333,7 @@ def quantized_rows(mod:nn.Module)->tuple|None:
     q, w0 = backend_of(mod), mod.weight
     return local_rows(w0, w0.shape) if isinstance(w0, DTensor) and q.quantize_rows else None
 
+# %% ../nbs/03_loading.ipynb #1d8ee2c6
 def _quantize_into(mod:nn.Module, w:torch.Tensor)->dict:
     "Quantize the whole weight `w` into quantized layer `mod` (each sharded parameter keeps its part); the whole packed tensors."
     full = backend_of(mod).quantize(mod, w)
@@ -341,7 +344,6 @@ def _quantize_into(mod:nn.Module, w:torch.Tensor)->dict:
 def _quantize_rows_into(mod:nn.Module, w:torch.Tensor, rows:tuple):
     "Quantize `w`, the weights of this rank's `rows` (flattened), into `mod`'s local shards."
     for k, t in backend_of(mod).quantize_rows(mod, w, *rows).items(): _put(getattr(mod, k), t, is_local=True)
-
 
 # %% ../nbs/03_loading.ipynb #91e637f4
 def _seed_of(seed:int, name:str)->int: return (seed*1_000_003 + zlib.crc32(ckpt_key(name).encode())) % 2**63
@@ -410,6 +412,7 @@ def check_fit(
     if probs: raise ValueError(f"The checkpoint in {path} does not fit the model its config.json describes: {'; '.join(probs)}. Is this the right model directory?")
     return {k: owners[k] for k in rd.keys() if k in owners}
 
+# %% ../nbs/03_loading.ipynb #5bac7550
 def check_finite(k:str, t:torch.Tensor, where):
     "Refuse checkpoint tensor `k` if it holds NaN or infinite values (checked 1M values at a time, so no copy of `t` is made)."
     if not t.is_floating_point(): return
@@ -507,55 +510,3 @@ def weight_bytes(model:nn.Module)->dict:
             res['params'] += b
             if backend_of(m) and n != 'bias': res['packed'] += b
     return res
-
-def shard_and_load(path, train_type='qlora', low_memory=True, **kw):
-    "Build `train_type` on meta, `fully_shard` each decoder layer and the root, load this rank's shards; memory figures."
-    from torch.distributed.fsdp import fully_shard
-    m = build_model(path, train_type, **kw)
-    base = m.base_model.model if hasattr(m, 'peft_config') else m
-    for layer in base.model.layers: fully_shard(layer)
-    fully_shard(m)
-    reset_peak(); start = rss()
-    load_weights(m, path, low_memory=low_memory, progress=False)
-    return m, dict(load_peak=peak_rss()-start, **weight_bytes(m))
-
-# %% ../nbs/03_loading.ipynb #feb9f6ae
-def load_target(path, world:int=2)->dict:
-    "Bytes a rank should peak at while loading `path` at `world`: its 4-bit share (codes and scales) plus one bf16 decoder layer."
-    rd = SafeReader(path)
-    layer, share = 0, 0
-    for k, (_, _, v) in rd.entries.items():
-        n = math.prod(v['shape'])
-        is4 = k.endswith('proj.weight')
-        share += (int(n*get_backend('bnb').bits(4)/8) if is4 else n*2)
-        if '.layers.0.' in k: layer += n*2
-    return dict(share=share//world, layer=layer, target=int(1.25*(share//world + layer)))
-
-# %% ../nbs/03_loading.ipynb #0ec3af53
-def write_random_llama(dest, hidden=2048, layers=22, inter=5632, heads=32, kv_heads=4, vocab=32000, shards=2, seed=0)->Path:
-    "Write a random-weight Llama checkpoint (config + sharded safetensors + index) at `dest`, one layer at a time."
-    from transformers import LlamaConfig
-    from safetensors.torch import save_file
-    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
-    cfg = LlamaConfig(hidden_size=hidden, num_hidden_layers=layers, intermediate_size=inter, num_attention_heads=heads,
-                      num_key_value_heads=kv_heads, vocab_size=vocab, tie_word_embeddings=False, torch_dtype='bfloat16')
-    cfg.save_pretrained(dest)
-    g, hd = torch.Generator().manual_seed(seed), hidden//heads
-    rnd = lambda *s: (torch.randn(*s, generator=g)*0.02).to(torch.bfloat16)
-    def layer(i):
-        p = f'model.layers.{i}.'
-        return {p+'self_attn.q_proj.weight': rnd(hidden, hidden), p+'self_attn.k_proj.weight': rnd(kv_heads*hd, hidden),
-                p+'self_attn.v_proj.weight': rnd(kv_heads*hd, hidden), p+'self_attn.o_proj.weight': rnd(hidden, hidden),
-                p+'mlp.gate_proj.weight': rnd(inter, hidden), p+'mlp.up_proj.weight': rnd(inter, hidden),
-                p+'mlp.down_proj.weight': rnd(hidden, inter), p+'input_layernorm.weight': torch.ones(hidden, dtype=torch.bfloat16),
-                p+'post_attention_layernorm.weight': torch.ones(hidden, dtype=torch.bfloat16)}
-    groups = [{'model.embed_tokens.weight': rnd(vocab, hidden)}] + [layer(i) for i in range(layers)] + \
-             [{'model.norm.weight': torch.ones(hidden, dtype=torch.bfloat16), 'lm_head.weight': rnd(vocab, hidden)}]
-    wmap, per = {}, math.ceil(len(groups)/shards)
-    for s in range(shards):
-        fn = f'model-{s+1:05d}-of-{shards:05d}.safetensors'
-        part = {k: v for grp in groups[s*per:(s+1)*per] for k, v in grp.items()}
-        save_file(part, dest/fn, metadata=dict(format='pt'))
-        wmap.update({k: fn for k in part}); del part
-    (dest/'model.safetensors.index.json').write_text(json.dumps(dict(metadata={}, weight_map=wmap), indent=1))
-    return dest

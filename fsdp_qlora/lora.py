@@ -121,6 +121,7 @@ def lora_targets(
         return list(TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING[mt])
     return [t.strip() for t in targets.split(',') if t.strip()]
 
+# %% ../nbs/02_lora.ipynb #02b74586
 def apply_lora(
     model:nn.Module, # the model to adapt, in place
     targets:str|list='all', # see `lora_targets`

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 from .core import fmt_bytes
+from .hub import DEFAULT_MODEL
 from .loading import get_train_type
 from .lora import lora_targets
 from .quant import get_backend
@@ -57,6 +58,7 @@ class Shape:
         lin = sum(a*b for a, b in self.layer_linears())
         return self.layers*(lin + (2 + self.experts)*self.hidden) + self.hidden + self.vocab*self.hidden*(1 if self.tied else 2)
 
+# %% ../nbs/09_memory.ipynb #758f103d
 MODELS = {  # hidden, intermediate, layers, heads, kv heads, vocab, tied
     'Llama-2-7B':   Shape(4096, 11008, 32, 32, 32, 32000),
     'Llama-2-13B':  Shape(5120, 13824, 40, 40, 40, 32000),
@@ -237,6 +239,7 @@ class Plan:
         return '\n'.join(lines + [f"  {'peak per rank':<40}{fmt_bytes(self.peak):>12}", self.verdict()])
     __repr__ = __str__
 
+# %% ../nbs/09_memory.ipynb #996446fe
 def plan(
     cfg, # anything `shape_of` takes: a name in `MODELS`, an HF directory or config
     world_size:int=2, # ranks (GPUs) sharing the model
@@ -291,10 +294,10 @@ def plan_from_args(
 )->Plan:
     "The `Plan` of a training run given the trainer's flag dict."
     ws, dev = c.get('world_size', -1), c.get('device') or 'cuda'
-    return plan(c.get('llama_pro_path') or c.get('model_name') or 'SmolLM2-135M', ws if ws and ws > 0 else 2, c.get('train_type', 'qlora'), c.get('precision', 'bf16'),
-                c.get('batch_size', 1), c.get('context_length', 512), c.get('use_gradient_checkpointing', True),
+    return plan(c.get('llama_pro_path') or c.get('model_name') or DEFAULT_MODEL, ws if ws and ws > 0 else 2, c.get('train_type', 'qlora'), c.get('precision', 'bf16'),
+                c.get('batch_size', 2), c.get('context_length', 512), c.get('use_gradient_checkpointing', True),
                 c.get('use_cpu_offload', False), c.get('lora_rank', 64), c.get('lora_target_modules', 'all'), c.get('lora_dropout', 0.1),
-                'cpu' if dev == 'cpu' else 'cuda', gpu_gb or c.get('gpu_gb') or 24, n_bits=c.get('n_bits'),
+                'cpu' if dev == 'cpu' else 'cuda', gpu_gb or c.get('gpu_gb') or 24, n_bits=c.get('n_bits', 4),
                 sharding_strategy=c.get('sharding_strategy', 'full_shard'))
 
 def plan_cli(argv:list|None=None):

@@ -14,8 +14,7 @@ from .quant import layer_maker, is_linear
 
 # %% auto #0
 __all__ = ['fused_experts', 'check_layout', 'Experts4bit', 'swap_experts', 'to_peft', 'from_peft', 'peft_paths', 'adapted_parts',
-           'expert_lora_state', 'load_expert_lora', 'has_experts', 'dense_targets', 'expert_parts', 'peft_moe_renames',
-           'write_random_moe']
+           'expert_lora_state', 'load_expert_lora', 'has_experts', 'dense_targets', 'expert_parts', 'peft_moe_renames']
 
 # %% ../nbs/01a_moe.ipynb #7b11b63c
 def fused_experts(m:nn.Module)->bool:
@@ -116,6 +115,7 @@ def peft_paths(
     order = [p for p in order if p in parts]
     return {p: owner + '.base_layer'*(len(order) - 1 - i) for i, p in enumerate(order)}
 
+# %% ../nbs/01a_moe.ipynb #49a8b01e
 def _adapted(model:nn.Module):
     "(path without peft's prefix, module) of each `Experts4bit` of `model` that has adapters."
     for n, m in model.named_modules():
@@ -126,6 +126,7 @@ def adapted_parts(model:nn.Module)->list:
     inv = {v: k for k, v in Experts4bit.PARTS.items()}
     return sorted({inv[k] for _, _, m in _adapted(model) for k in m.adapted})
 
+# %% ../nbs/01a_moe.ipynb #24cae693
 def expert_lora_state(
     model:nn.Module, # a model whose `Experts4bit` have adapters
     sd:dict|None=None, # its full state dict (e.g. gathered from FSDP shards; default: the model's own tensors)
@@ -140,6 +141,7 @@ def expert_lora_state(
             out[f'{paths[inv[k]]}.lora_A.weight'], out[f'{paths[inv[k]]}.lora_B.weight'] = a, b
     return out
 
+# %% ../nbs/01a_moe.ipynb #c9b816b0
 def load_expert_lora(
     model:nn.Module, # a model whose `Experts4bit` have adapters (unsharded)
     sd:dict, # adapter tensors keyed as `expert_lora_state` names them; those it uses are removed
@@ -185,24 +187,3 @@ def peft_moe_renames(model:nn.Module)->set:
     mt = getattr(getattr(model, 'config', None), 'model_type', None)
     return set(moves.get(fams.get(mt), {})) if has_experts(model) else set()
 
-
-# %% ../nbs/01a_moe.ipynb #bda83cad
-def write_random_moe(
-    dest, # directory to write
-    family:str='mixtral', # 'mixtral' or 'qwen3_moe'
-    hidden:int=64, layers:int=2, inter:int=128, experts:int=4, top_k:int=2, heads:int=4, kv_heads:int=2, vocab:int=256,
-    tokenizer_from=None, # a model directory whose tokenizer files are copied (its vocabulary must fit `vocab`)
-    seed:int=0,
-)->Path:
-    "Write a random-weight Mixtral or Qwen3-MoE at `dest` with transformers' `save_pretrained` (one tensor per expert)."
-    from transformers import AutoConfig, AutoModelForCausalLM
-    kw = dict(mixtral=dict(intermediate_size=inter, num_local_experts=experts),
-              qwen3_moe=dict(intermediate_size=2*inter, moe_intermediate_size=inter, num_experts=experts))[family]
-    cfg = AutoConfig.for_model(family, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-                               num_key_value_heads=kv_heads, vocab_size=vocab, num_experts_per_tok=top_k, tie_word_embeddings=False, **kw)
-    torch.manual_seed(seed)
-    dest = Path(dest)
-    AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16).save_pretrained(dest)
-    for f in ('tokenizer.json', 'tokenizer_config.json', 'chat_template.jinja', 'special_tokens_map.json'):
-        if tokenizer_from and (Path(tokenizer_from)/f).exists(): shutil.copy(Path(tokenizer_from)/f, dest/f)
-    return dest

@@ -145,6 +145,7 @@ def group_bytes(
     "Bytes of one row of 256 blocks: (packed codes, block scales)."
     return GROUP*blocksize//2, GROUP + 8 if double_quant else 4*GROUP
 
+# %% ../nbs/01_quant.ipynb #037ee8ac
 @functools.cache
 def _code(kind:str, device:str)->torch.Tensor:
     "bitsandbytes' 16 NF4/FP4 levels, or (`'dynamic'`) its 256-value map for the absmax, one copy per device."
@@ -185,6 +186,7 @@ class ShardedLinear4bit(Linear4bit):
         bias = None if self.bias is None else self.bias.to(self.compute_dtype)
         return _Matmul4bit.apply(x.to(self.compute_dtype), self.weight, self.absmax, bias, self).to(x.dtype)
 
+# %% ../nbs/01_quant.ipynb #f1e5b42b
 class _Matmul4bit(torch.autograd.Function):
     "bitsandbytes' 4-bit matmul op; backward keeps only the layer's two parameters (FSDP frees and regathers their storage)."
     @staticmethod
@@ -229,6 +231,7 @@ def pack_rows(
         s[:len(tail), GROUP:] = tail.view(torch.uint8)
     return dict(weight=_rows(codes, rows, cb).view(mod.quant_storage), absmax=s.view(mod.quant_storage))
 
+# %% ../nbs/01_quant.ipynb #a320531a
 def bnb_quantize(
     mod:ShardedLinear4bit, # the layer (its parameters may be meta, real or FSDP shards)
     w:torch.Tensor, # its dense weight (out, in), on the device to quantize on
@@ -241,6 +244,7 @@ def bnb_quantize(
         mod.absmax = nn.Parameter(full['absmax'], requires_grad=False)
     return full
 
+# %% ../nbs/01_quant.ipynb #39dd8879
 def bnb_layer(
     lin:nn.Linear, # the layer to replace: on meta, or with real weights (then quantized on the spot)
     compute_dtype=torch.bfloat16, # dtype the forward dequantizes to and multiplies in
@@ -257,6 +261,7 @@ def bnb_layer(
         if lin.bias is not None: q.bias = lin.bias
     return q
 
+# %% ../nbs/01_quant.ipynb #b672a4a7
 def bnb_dequantize(
     mod:ShardedLinear4bit, # a quantized layer
     params:dict|None=None, # whole parameters from `bnb_quantize` (default: the layer's own, unsharded)
@@ -272,6 +277,7 @@ def _dequant_cpu_packed(data, qs):
                          blocksize=qs.blocksize, quant_type=qs.quant_type, dtype=qs.original_dtype)
     return bnbF.dequantize_4bit(codes, st)
 
+# %% ../nbs/01_quant.ipynb #210285c8
 def linear4bit_weight(mod:Linear4bit)->torch.Tensor:
     "The dense (out, in) weight of bitsandbytes' own `Linear4bit` (as transformers loads it), also after its CPU inference repack."
     qs = getattr(mod.weight, 'quant_state', None) or getattr(mod, 'quant_state', None)
@@ -284,6 +290,7 @@ def bnb_span(mod:ShardedLinear4bit, start:int, stop:int)->tuple:
     per = GROUP*mod.quant_args['blocksize']
     return min(start*per, mod.n), min(stop*per, mod.n)
 
+# %% ../nbs/01_quant.ipynb #789f8984
 def _shard_group(p:torch.Tensor):
     "The process group across which DTensor `p` is sharded, or None."
     if not isinstance(p, DTensor): return None
@@ -299,6 +306,7 @@ def _gather_cat(t:torch.Tensor, group)->torch.Tensor:
     dist.all_gather(parts, F.pad(t, (0, m - t.numel())), group=group)
     return torch.cat([p[:int(k)] for p, k in zip(parts, ns)])
 
+# %% ../nbs/01_quant.ipynb #85caa0d4
 def bnb_quantize_rows(
     mod:ShardedLinear4bit, # a layer whose parameters are sharded by rows
     w:torch.Tensor, # the weights `bnb_span(mod, start, stop)` (flattened), on the device to quantize on
@@ -319,6 +327,7 @@ def bnb_quantize_rows(
     q8, state2 = bnbF.quantize_blockwise(absmax - offset, blocksize=GROUP)
     return pack_rows(mod, codes, q8, offset, state2, rows=stop - start)
 
+# %% ../nbs/01_quant.ipynb #0a68f0c0
 def bnb_bits(nbits:int=4, blocksize:int=64, double_quant:bool=True)->float:
     "Bits per weight in the two sharded parameters: packed codes plus block scales (4.129 at the defaults)."
     cb, sb = group_bytes(blocksize, double_quant)
@@ -447,6 +456,7 @@ def hqq_packed(
     if g % per: raise ValueError(f"HQQ packs {per} groups of {group_size} per byte row at {nbits} bits; a layer of {n} weights has {g} groups.")
     return (g//per, group_size), torch.uint8
 
+# %% ../nbs/01_quant.ipynb #d8cd4740
 class HQQLinear(nn.Module):
     "A frozen linear layer stored as HQQ stores it: packed codes, a scale and a zero per group; all three are parameters FSDP2 shards."
     def __init__(self, in_features:int, out_features:int, bias:bool=False,

@@ -138,6 +138,7 @@ class ChunkedCE(torch.autograd.Function):
         scaled = lambda t, dt=None: None if t is None else (t.float()*g).to(dt or t.dtype)
         return scaled(gh), scaled(gw, ctx.w_dtype), scaled(gb, ctx.w_dtype), None, None, None
 
+# %% ../nbs/06_train.ipynb #71ead13a
 LOGIT_CHANGERS = ('final_logit_softcapping', 'logit_scale', 'logits_scaling')  # config fields of models that alter logits after the head
 
 def _plain_head(model)->nn.Module|None:
@@ -167,7 +168,6 @@ def token_loss(
 
 def _sync(model, on:bool):
     if hasattr(model, 'set_requires_gradient_sync'): model.set_requires_gradient_sync(on)
-
 
 # %% ../nbs/06_train.ipynb #aedde172
 class NonFinite(FloatingPointError): "A step whose loss or gradient norm is NaN or infinite; the model was not updated."
@@ -266,6 +266,7 @@ def per_rank(x)->list:
     xs = [None]*core.world_size(); dist.all_gather_object(xs, x)
     return xs
 
+# %% ../nbs/06_train.ipynb #785447c8
 def rng_state()->dict:
     "This process's random-number state: torch's CPU generator, Python's, and the current GPU's when CUDA is in use."
     s = dict(torch=torch.get_rng_state(), python=random.getstate())
@@ -277,6 +278,7 @@ def set_rng_state(s:dict):
     torch.set_rng_state(s['torch']); random.setstate(s['python'])
     if 'cuda' in s and torch.cuda.is_available(): torch.cuda.set_rng_state(s['cuda'])
 
+# %% ../nbs/06_train.ipynb #63d1ae91
 def _sizes(d:Path)->dict: return {str(f.relative_to(d)): f.stat().st_size for f in sorted(d.rglob('*')) if f.is_file()}
 
 def save_checkpoint(
@@ -315,6 +317,7 @@ def checkpoint_problem(path)->str|None:
         if (size := (path/f).stat().st_size) != n: return f'{f} has {size:,} bytes where {n:,} were written'
     return None
 
+# %% ../nbs/06_train.ipynb #a4649f77
 def _steps(ckpt_dir)->list:
     "(step, path) of every `step_N` directory in `ckpt_dir`, newest first."
     return sorted(((int(m[1]), p) for p in Path(ckpt_dir).glob('step_*') if p.is_dir() and (m := re.fullmatch(r'step_(\d+)', p.name))), reverse=True)
@@ -327,6 +330,7 @@ def latest_checkpoint(ckpt_dir, before:int|None=None, warn:bool=True)->Path|None
         if warn and is_main(): warnings.warn(f"Skipping checkpoint {p}: {why}.")
     return None
 
+# %% ../nbs/06_train.ipynb #c98e8215
 def resume_point(resume_from:str, output_dir)->Path|None:
     "The checkpoint that `--resume_from` names ('latest', or a step_N directory), refused in one sentence if it cannot be used."
     if not resume_from: return None
@@ -339,6 +343,7 @@ def resume_point(resume_from:str, output_dir)->Path|None:
         raise CheckpointError(f"Checkpoint {p} cannot be resumed from: {why}; {alt}.")
     return p
 
+# %% ../nbs/06_train.ipynb #f135cf96
 def load_checkpoint(path, model, opt, sched)->dict:
     "Restore `model`, `opt`, `sched` and this rank's RNG from checkpoint `path` (checked first); the training state."
     path = resume_point(str(path), '.')
@@ -378,6 +383,7 @@ def save_expanded(sd:dict, base, out)->Path:
         if f.is_file() and f.suffix != '.safetensors': shutil.copy(f, out/f.name)
     return out
 
+# %% ../nbs/06_train.ipynb #292fc44b
 def save_adapter(model, output_dir, train_type:str='qlora', base:str=DEFAULT_MODEL, tok=None)->Path|None:
     "Write the trained weights to `output_dir` (peft adapter; an HF model for `full`, and for `*_llama_pro` with its new blocks trained); its path on rank 0."
     from safetensors.torch import save_file
@@ -536,6 +542,7 @@ def _check_creatable(d):
     if distributed(): return  # ranks check at once: removing what one made would pull it from under another
     for m in made: m.rmdir()
 
+# %% ../nbs/06_train.ipynb #089540f0
 def _check_flags_2024(c:dict):
     "The 2024 trainer's flags that only mean something in some runs: refuse them, in one sentence, where they would mean nothing."
     tt = get_train_type(c['train_type'])
@@ -556,6 +563,7 @@ def _check_flags_2024(c:dict):
     if c['active_steps'] < 1 or c['profiling_frequency'] < 1: raise ValueError("--active_steps and --profiling_frequency must be at least 1.")
     if c['loading_workers'] == 0 or c['loading_workers'] < -1: raise ValueError(f"--loading_workers must be -1 (automatic) or at least 1, got {c['loading_workers']}.")
 
+# %% ../nbs/06_train.ipynb #6f7dd5c3
 def check_args(c:dict):
     "Refuse a bad flag value or combination before any model is loaded, in one sentence naming the fix."
     get_train_type(c['train_type']); get_precision(c['precision']); get_strategy(c['sharding_strategy'])
@@ -571,6 +579,7 @@ def check_args(c:dict):
     _check_flags_2024(c)
     resume_point(c['resume_from'], c['output_dir'])  # a damaged checkpoint is refused here, before any model is loaded
 
+# %% ../nbs/06_train.ipynb #d28539e5
 def _check_world(world_size):
     w = core.world_size() if distributed() else 1
     if world_size > 0 and world_size != w:
@@ -584,6 +593,7 @@ def show_plan(c:dict)->dict:
     if is_main(): print(p)
     return dict(plan=p)
 
+# %% ../nbs/06_train.ipynb #1a4dae73
 def setup(c:dict)->Run:
     "Model, tokenizer, data, optimizer and schedule for config `c`, restored from `c['resume_from']` if given."
     from transformers import AutoTokenizer

@@ -7,9 +7,11 @@
     python tools/nbedit.py insert NB I code|markdown FILE|-   insert a new cell before index I (I = len: append)
     python tools/nbedit.py delete NB I              remove cell I
     python tools/nbedit.py find NB TEXT             indices of cells whose source contains TEXT
+    python tools/nbedit.py hoist NB                 move the top-level imports of cells that mix them with other code
+                                                    into an import-only cell before each (nbdev-docs runs import cells)
 
 Run `nbdev-clean` and `nbdev-export` afterwards, as after any notebook edit."""
-import sys, json, uuid
+import ast, sys, json, uuid
 from pathlib import Path
 
 def _load(nb): return json.loads(Path(nb).read_text())
@@ -47,6 +49,23 @@ def main(cmd, nb, *a):
     elif cmd == 'insert':
         cells.insert(int(a[0]), _cell(a[1], _read(a[2]))); _save(nb, d)
     elif cmd == 'delete': del cells[int(a[0])]; _save(nb, d)
+    elif cmd == 'hoist':
+        out = []
+        for c in cells:
+            s = _src(c)
+            if c['cell_type'] == 'code' and not s.lstrip().startswith('#|'):
+                try: body = ast.parse(s).body
+                except SyntaxError: body = []
+                imps = [n for n in body if isinstance(n, (ast.Import, ast.ImportFrom))]
+                if imps and len(imps) < len(body):
+                    ls = s.splitlines(keepends=True)
+                    taken = {i for n in imps for i in range(n.lineno-1, n.end_lineno)}
+                    out.append(_cell('code', ''.join(ls[i] for i in sorted(taken)).rstrip('\n')))
+                    c['source'] = _lines(''.join(l for i, l in enumerate(ls) if i not in taken))
+                    c.update(outputs=c.get('outputs', []))
+                    print(f'hoisted {len(imps)} import(s) from: {next((l for l in s.splitlines() if l.strip()), "")[:80]}')
+            out.append(c)
+        d['cells'] = out; _save(nb, d)
     else: sys.exit(__doc__)
 
 if __name__ == '__main__':
