@@ -15,7 +15,7 @@ from .core import device_type, free_port, init_dist, close_dist, run_ranks, Rank
 
 # %% auto #0
 __all__ = ['LAUNCHER_ENVS', 'LAUNCH_ARGS', 'launcher', 'default_world_size', 'UsageError', 'host', 'port_in_use', 'check_launch',
-           'first_host', 'tasks_per_node', 'slurm_env', 'launch', 'preflight', 'summary', 'main']
+           'first_host', 'tasks_per_node', 'slurm_env', 'launch', 'preflight', 'summary', 'main', 'plan_cli']
 
 # %% ../nbs/08_cli.ipynb #e234aaea
 LAUNCHER_ENVS = dict(torchrun=('RANK', 'WORLD_SIZE', 'MASTER_ADDR'), slurm=('SLURM_STEP_ID', 'SLURM_PROCID', 'SLURM_STEP_NUM_TASKS'))
@@ -154,3 +154,16 @@ def main(argv:list|None=None):
     if r and r.get('rank', 0) == 0: print(summary(r, args['output_dir']), flush=True)
 
 if __name__ == '__main__' and '__file__' in globals(): main()
+
+# %% ../nbs/08_cli.ipynb #23e26f62
+def plan_cli(argv:list|None=None):
+    "Console script `fsdp-qlora-plan`: the trainer's flags (and `--gpu_gb`) in, the plan of each rank out."
+    from fsdp_qlora.train import train_parser
+    from fsdp_qlora.memory import plan_from_args
+    p = train_parser(prog='fsdp-qlora-plan')
+    p.add_argument('--gpu_gb', type=float, default=24, help='memory of each device, GiB')
+    c = vars(p.parse_args(argv))
+    try: pl = plan_from_args(c)
+    except (ValueError, NotImplementedError) as e:
+        print(f"fsdp-qlora-plan: error: {e}", file=sys.stderr); sys.exit(1)
+    print(pl)

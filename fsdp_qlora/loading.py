@@ -448,6 +448,25 @@ def materialize(
             if (mn, k) in bufs: m._buffers[k] = bufs[(mn, k)].to(device)
     return model
 
+# %% ../nbs/03_loading.ipynb #1fe0654a
+def _load_4bit_rows(mod:nn.Module, k:str, rd, tensors, device, path)->bool:
+    "Read only the weights this rank's rows of blocks cover and quantize them into `mod` (False: its backend quantizes whole weights)."
+    if (qrows := quantized_rows(mod)) is None: return False
+    span = slice(*backend_of(mod).span(mod, *qrows))
+    t = tensors.pop(k).reshape(-1)[span] if tensors is not None else rd.read_span(k, span.start, span.stop)
+    try: _quantize_rows_into(mod, t.to(device, mod.compute_dtype or torch.bfloat16), qrows)  # checks finiteness on every rank at once
+    except FloatingPointError: raise ValueError(nonfinite_msg(k, path)) from None
+    return True
+
+def _read_in_place(p:torch.Tensor, k:str, rd, rows, path)->bool:
+    "Read tensor `k` (its `rows`, or all of it) straight into parameter `p`'s storage (False: not a range of rows, or a dtype to convert)."
+    if rows is None and isinstance(p, DTensor): return False
+    dst = p.to_local() if isinstance(p, DTensor) else p.data
+    with torch.no_grad():
+        if not rd.read_into(k, dst, rows): return False
+    check_finite(k, dst, path)
+    return True
+
 # %% ../nbs/03_loading.ipynb #69212dc8
 def load_weights(
     model:nn.Module, # a `build_model` skeleton, sharded with `fully_shard` or not
@@ -472,30 +491,19 @@ def load_weights(
         mod = mods[name.rpartition('.')[0]]
         is4 = backend_of(mod) is not None and name.endswith('weight')
         dora = is4 and '.base_layer.' in name and _is_dora(mods[name.rpartition('.base_layer')[0]])
-        qrows = quantized_rows(mod) if is4 and not dora else None
-        if qrows is not None:  # this rank's rows of blocks: read and quantize only their weights
-            span = slice(*backend_of(mod).span(mod, *qrows))
-            t = tensors.pop(k).reshape(-1)[span] if tensors is not None else rd.read_span(k, span.start, span.stop)
-            try: _quantize_rows_into(mod, t.to(device, mod.compute_dtype or torch.bfloat16), qrows)  # checks finiteness on every rank at once
-            except FloatingPointError: raise ValueError(nonfinite_msg(k, path)) from None
-            done.add(name); del t; malloc_trim(); continue
         rows = None if is4 or tensors is not None else local_rows(p, rd.shape(k))
-        if rows is not None or not (is4 or isinstance(p, DTensor) or tensors is not None):
-            dst = p.to_local() if isinstance(p, DTensor) else p.data
-            with torch.no_grad():
-                if rd.read_into(k, dst, rows):
-                    check_finite(k, dst, path); done.add(name); malloc_trim(); continue
-        t = tensors.pop(k) if tensors is not None else rd.read(k, rows)
-        check_finite(k, t, path)
-        if is4:
-            full = _quantize_into(mod, t.to(device, mod.compute_dtype or torch.bfloat16))
-            if dora:  # DoRA: its magnitude starts at the base row norms
-                magnitudes[name.rpartition('.base_layer')[0]] = torch.linalg.norm(backend_of(mod).dequantize(mod, full).float(), dim=1)
-        else: _put(p, t, is_local=rows is not None)
-        done.add(name); del t
-        malloc_trim()
+        if not ((is4 and not dora and _load_4bit_rows(mod, k, rd, tensors, device, path)) or
+                (not is4 and tensors is None and _read_in_place(p, k, rd, rows, path))):
+            t = tensors.pop(k) if tensors is not None else rd.read(k, rows)  # whole (or this rank's rows), then placed
+            check_finite(k, t, path)
+            if not is4: _put(p, t, is_local=rows is not None)
+            else:
+                full = _quantize_into(mod, t.to(device, mod.compute_dtype or torch.bfloat16))
+                if dora: magnitudes[name.rpartition('.base_layer')[0]] = torch.linalg.norm(backend_of(mod).dequantize(mod, full).float(), dim=1)
+            del t
+        done.add(name); malloc_trim()
     for name, p in model.named_parameters():
-        if name not in done and not _derived(name, mods): init_adapter(name, p, seed, magnitudes)
+        if name not in done and not _derived(name, mods): init_adapter(name, p, seed, magnitudes)  # adapters start fresh
     malloc_eager(MMAP_THRESHOLD_MAX)  # training allocates and frees activations constantly: don't mmap each one
     return model
 
