@@ -45,7 +45,7 @@ def rate(rows):
 def synthetic(dest=None)->str:
     "A ~1.1B Llama-shaped checkpoint with random bf16 weights and SmolLM2's tokenizer, written once (2.3 GB) and reused."
     from fsdp_qlora.hub import resolve_model
-    from fsdp_qlora.loading import write_random_llama
+    from fsdp_qlora.testing import write_random_llama
     import shutil
     dest = Path(dest or Path.home()/'.cache/fsdp_qlora/bench/llama-1.1b-synthetic')
     if not (dest/'done').exists():

@@ -153,8 +153,6 @@ def main(argv:list|None=None):
         sys.exit(1)
     if r and r.get('rank', 0) == 0: print(summary(r, args['output_dir']), flush=True)
 
-if __name__ == '__main__' and '__file__' in globals(): main()
-
 # %% ../nbs/08_cli.ipynb #23e26f62
 def plan_cli(argv:list|None=None):
     "Console script `fsdp-qlora-plan`: the trainer's flags (and `--gpu_gb`) in, the plan of each rank out."
@@ -167,3 +165,5 @@ def plan_cli(argv:list|None=None):
     except (ValueError, NotImplementedError) as e:
         print(f"fsdp-qlora-plan: error: {e}", file=sys.stderr); sys.exit(1)
     print(pl)
+
+if __name__ == '__main__' and '__file__' in globals(): main()

@@ -6,7 +6,7 @@ Docs: https://fsdp-qlora.github.io/fsdp_qlora/memory.html.md"""
 
 # %% ../nbs/05a_memory.ipynb #261711a0
 from __future__ import annotations
-import json, re, sys
+import json, re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable

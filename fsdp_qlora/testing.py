@@ -6,7 +6,7 @@
 from __future__ import annotations
 import os, json, math, shutil, tempfile
 from pathlib import Path
-import torch, torch.nn as nn
+import torch
 from .core import rss, peak_rss, reset_peak
 from .hub import resolve_model
 from .quant import get_backend
@@ -14,25 +14,27 @@ from .lora import PEFT_PREFIX
 from .loading import SafeReader, build_model, load_weights, weight_bytes
 
 # %% auto #0
-__all__ = ['scratch', 'end_scratch', 'write_random_llama', 'write_random_moe', 'shard_and_load', 'load_target', 'random_adapter']
+__all__ = ['end_scratch', 'scratch', 'write_random_llama', 'write_random_moe', 'shard_and_load', 'load_target', 'random_adapter']
 
 # %% ../nbs/10_testing.ipynb #26de460f
-_scratch_saved = []
+_scratch_open = []  # (directory, tempfile.tempdir and TMPDIR before it) of the scratch spaces now open
+
+def end_scratch(d:Path|None=None):
+    "Remove scratch directory `d` (default: the latest) with any opened after it, and send temporary files back where they went before."
+    while _scratch_open:
+        top, tmp, env = _scratch_open.pop()
+        shutil.rmtree(top, ignore_errors=True)
+        tempfile.tempdir = tmp
+        if env is None: os.environ.pop('TMPDIR', None)
+        else: os.environ['TMPDIR'] = env
+        if d is None or Path(top) == Path(d): break
 
 def scratch(prefix:str='fsdp_qlora_')->Path:
-    "Make a directory for every temporary file made from now on, here (`tempfile`) and in child processes (`TMPDIR`)."
-    d = Path(tempfile.mkdtemp(prefix=prefix))
-    _scratch_saved.append((tempfile.tempdir, os.environ.get('TMPDIR')))
+    "Make a directory for every temporary file made from now on, here (`tempfile`) and in child processes (`TMPDIR`); a scratch space left open (a notebook that failed before its last cell) is closed first."
+    if _scratch_open: end_scratch(_scratch_open[0][0])
+    _scratch_open.append((d := Path(tempfile.mkdtemp(prefix=prefix)), tempfile.tempdir, os.environ.get('TMPDIR')))
     tempfile.tempdir = os.environ['TMPDIR'] = str(d)
     return d
-
-def end_scratch(d:Path):
-    "Remove scratch directory `d` with everything in it, and send temporary files back where they went before."
-    shutil.rmtree(d, ignore_errors=True)
-    if not _scratch_saved: return
-    tempfile.tempdir, env = _scratch_saved.pop()
-    if env is None: os.environ.pop('TMPDIR', None)
-    else: os.environ['TMPDIR'] = env
 
 # %% ../nbs/10_testing.ipynb #7f1f5c1c
 def write_random_llama(dest, hidden=2048, layers=22, inter=5632, heads=32, kv_heads=4, vocab=32000, shards=2, seed=0)->Path:
@@ -95,6 +97,8 @@ def shard_and_load(path, train_type='qlora', low_memory=True, **kw):
     reset_peak(); start = rss()
     load_weights(m, path, low_memory=low_memory, progress=False)
     return m, dict(load_peak=peak_rss()-start, **weight_bytes(m))
+
+# %% ../nbs/10_testing.ipynb #a2b78bdc
 def load_target(path, world:int=2)->dict:
     "Bytes a rank should peak at while loading `path` at `world`: its 4-bit share (codes and scales) plus one bf16 decoder layer."
     rd = SafeReader(path)

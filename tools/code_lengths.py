@@ -22,13 +22,14 @@ def _files(rev):
     return sorted(f for f in out if f.endswith('.ipynb') and not Path(f).name.startswith('_'))
 
 def lengths(rev=None):
-    "{notebook: (longest exported cell's lines, {function: lines})} at `rev` (None: the working tree)."
+    "{module (or notebook): (longest exported cell's lines, {function: lines})} at `rev` (None: the working tree)."
     res = {}
     for f in _files(rev):
         nb = json.loads(_read(f, rev))
-        longest, funcs = 0, {}
+        longest, funcs, mod = 0, {}, None
         for c in nb['cells']:
             src = ''.join(c['source'])
+            if src.startswith('#| default_exp '): mod = src.split()[2]
             if c['cell_type'] != 'code' or not src.lstrip().startswith('#| export'): continue
             code = '\n'.join(l for l in src.splitlines() if not l.startswith('#|'))
             longest = max(longest, len(code.strip('\n').splitlines()))
@@ -37,7 +38,7 @@ def lengths(rev=None):
             for node in ast.walk(tree):
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     funcs[node.name] = node.end_lineno - node.lineno + 1
-        res[Path(f).stem] = (longest, funcs)
+        res[mod or Path(f).stem] = (longest, funcs)  # by module, so a renamed notebook is compared with itself
     return res
 
 def main():
@@ -47,7 +48,7 @@ def main():
     a = ap.parse_args()
     now, old = lengths(), (lengths(a.base) if a.base else {})
     arrow = lambda o, n: f'{o} -> {n}' if a.base else f'{n}'
-    print('| notebook | longest exported cell (lines) | functions | longest function |')
+    print('| module | longest exported cell (lines) | functions | longest function |')
     print('|---|---|---|---|')
     for nb in sorted(set(now) | set(old)):
         (ln, fn), (lo, fo) = now.get(nb, (0, {})), old.get(nb, (0, {}))
