@@ -6,12 +6,11 @@ Docs: https://fsdp-qlora.github.io/fsdp_qlora/cli.html.md"""
 
 # %% ../nbs/08_cli.ipynb #cb063e2a
 from __future__ import annotations
-import os, re, sys, socket, argparse
+import os, re, sys, socket
 from functools import partial
 from contextlib import closing
 import torch
-from fastcore.script import anno_parser
-from .core import device_type, free_port, init_dist, close_dist, run_ranks, RankFailed, fmt_bytes
+from .core import device_type, init_dist, close_dist, run_ranks, RankFailed, fmt_bytes
 
 # %% auto #0
 __all__ = ['LAUNCHER_ENVS', 'LAUNCH_ARGS', 'launcher', 'default_world_size', 'UsageError', 'host', 'port_in_use', 'check_launch',

@@ -6,7 +6,7 @@ Docs: https://fsdp-qlora.github.io/fsdp_qlora/export.html.md"""
 
 # %% ../nbs/07_export.ipynb #960906a0
 from __future__ import annotations
-import os, re, sys, json, math, shutil
+import re, sys, json, math, shutil
 from pathlib import Path
 import torch, torch.nn as nn
 from fastcore.script import call_parse, bool_arg

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from fastcore.basics import patch
 from transformers.conversion_mapping import get_model_conversion_mapping
 from transformers.core_model_loading import WeightConverter, MergeModulelist, Concatenate, Transpose, apply_renamings, dot_natural_key
-from .core import is_main, rss, peak_rss, reset_peak
+from .core import is_main
 from .quant import empty_model, swap_linears, backend_of, get_backend
 from .moe import Experts4bit, swap_experts, dense_targets, expert_parts, peft_moe_renames
 from .lora import apply_lora, lora_targets

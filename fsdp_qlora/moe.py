@@ -4,8 +4,6 @@
 
 # %% ../nbs/01a_moe.ipynb #ccb7ec18
 from __future__ import annotations
-import shutil
-from pathlib import Path
 from typing import Callable
 import torch, torch.nn as nn, torch.nn.functional as F
 from fastcore.basics import patch
