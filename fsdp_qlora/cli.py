@@ -8,13 +8,14 @@ Docs: https://fsdp-qlora.github.io/fsdp_qlora/cli.html.md"""
 from __future__ import annotations
 import os, re, sys, socket
 from functools import partial
+from dataclasses import replace, asdict
 from contextlib import closing
 import torch
 from .core import device_type, init_dist, close_dist, run_ranks, RankFailed, fmt_bytes
 
 # %% auto #0
-__all__ = ['LAUNCHER_ENVS', 'LAUNCH_ARGS', 'launcher', 'default_world_size', 'UsageError', 'host', 'port_in_use', 'check_launch',
-           'first_host', 'tasks_per_node', 'slurm_env', 'launch', 'preflight', 'summary', 'main', 'plan_cli']
+__all__ = ['LAUNCHER_ENVS', 'launcher', 'default_world_size', 'UsageError', 'host', 'port_in_use', 'check_launch', 'first_host',
+           'tasks_per_node', 'slurm_env', 'launch', 'preflight', 'summary', 'main', 'plan_cli']
 
 # %% ../nbs/08_cli.ipynb #e234aaea
 LAUNCHER_ENVS = dict(torchrun=('RANK', 'WORLD_SIZE', 'MASTER_ADDR'), slurm=('SLURM_STEP_ID', 'SLURM_PROCID', 'SLURM_STEP_NUM_TASKS'))
@@ -105,21 +106,19 @@ def launch(
     return run_ranks(fn, world_size, device=device_type(device), addr=master_addr, port=master_port, **kwargs)[0]
 
 # %% ../nbs/08_cli.ipynb #e819d08a
-LAUNCH_ARGS = ('world_size', 'device', 'master_addr', 'master_port')  # flags the launcher reads as well as `train`
-
 def _train_rank(**kw):
     from fsdp_qlora.train import train
     return train(**kw)
 
-def preflight(args:dict)->dict:
-    "Check the flags, resolve the model and check its files' headers in this process, before any rank starts."
+def preflight(args):
+    "Check the flags (a `TrainArgs`), resolve the model and check its files' headers in this process, before any rank starts."
     from fsdp_qlora.hub import resolve_model
     from fsdp_qlora.loading import SafeReader
     from fsdp_qlora.train import check_args
     check_args(args)
-    path = resolve_model(args['model_name'])
+    path = resolve_model(args.model_name)
     SafeReader(path)  # a truncated or inconsistent checkpoint is refused here, in one sentence
-    return {**args, 'model_name': str(path)}
+    return replace(args, model_name=str(path))
 
 # %% ../nbs/08_cli.ipynb #4535db2f
 def summary(r:dict, output_dir)->str:
@@ -136,31 +135,32 @@ def summary(r:dict, output_dir)->str:
 # %% ../nbs/08_cli.ipynb #b39adc9c
 def main(argv:list|None=None):
     "Console script `fsdp-qlora-train`: parse flags, check them, run `train` on every rank, print a summary."
-    from fsdp_qlora.train import train_parser, parse_train_args, show_plan, Preempted
+    from fsdp_qlora.train import TrainArgs, parse_train_args, show_plan, Preempted
     args = parse_train_args(argv)
     try:
-        if args.get('plan'): show_plan(args); return  # a dry run: print the plan, start nothing
+        if args.plan: show_plan(args); return  # a dry run: print the plan, start nothing
         args = preflight(args)
-        dev, port, ws = args.get('device'), args.get('master_port'), args.get('world_size')
-        port = None if port in (None, '', train_parser().get_default('master_port')) else int(port)  # default: a free port
-        r = launch(partial(_train_rank, **args), ws if ws and ws > 0 else None, None if dev in (None, '', 'auto') else dev,
-                   args.get('master_addr'), port)
+        port = None if args.master_port in ('', TrainArgs().master_port) else int(args.master_port)  # default: a free port
+        r = launch(partial(_train_rank, **asdict(args)), args.world_size if args.world_size > 0 else None,
+                   None if args.device in (None, '', 'auto') else args.device, args.master_addr, port)
     except (UsageError, RankFailed, FileNotFoundError, ValueError, NotImplementedError, RuntimeError, ArithmeticError) as e:
         if isinstance(e, Preempted) or 'Preempted: ' in str(e):  # stopped by SIGTERM, with a checkpoint: 143 says why it ended
             print(f"fsdp-qlora-train: {str(e).split('Preempted: ', 1)[-1]}", file=sys.stderr); sys.exit(143)
         print(f"fsdp-qlora-train: error: {e}", file=sys.stderr)
         sys.exit(1)
-    if r and r.get('rank', 0) == 0: print(summary(r, args['output_dir']), flush=True)
+    if r and r.get('rank', 0) == 0: print(summary(r, args.output_dir), flush=True)
 
 # %% ../nbs/08_cli.ipynb #23e26f62
 def plan_cli(argv:list|None=None):
     "Console script `fsdp-qlora-plan`: the trainer's flags (and `--gpu_gb`) in, the plan of each rank out."
-    from fsdp_qlora.train import train_parser
+    from fsdp_qlora.core import parse_flags
+    from fsdp_qlora.train import TrainArgs, train_parser
     from fsdp_qlora.memory import plan_from_args
     p = train_parser(prog='fsdp-qlora-plan')
     p.add_argument('--gpu_gb', type=float, default=24, help='memory of each device, GiB')
-    c = vars(p.parse_args(argv))
-    try: pl = plan_from_args(c)
+    kw = parse_flags(p, argv)
+    gb = kw.pop('gpu_gb')
+    try: pl = plan_from_args(TrainArgs(**kw), gb)
     except (ValueError, NotImplementedError) as e:
         print(f"fsdp-qlora-plan: error: {e}", file=sys.stderr); sys.exit(1)
     print(pl)

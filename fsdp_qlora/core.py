@@ -6,7 +6,7 @@ Docs: https://fsdp-qlora.github.io/fsdp_qlora/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #4aa77c4c
 from __future__ import annotations
-import os, re, time, socket, signal, ctypes, resource, datetime, threading
+import os, re, time, socket, signal, ctypes, resource, datetime, threading, typing, inspect, dataclasses
 from contextlib import closing
 import importlib, pickle, cloudpickle
 import torch, torch.distributed as dist, torch.multiprocessing as mp
@@ -15,7 +15,7 @@ import torch, torch.distributed as dist, torch.multiprocessing as mp
 __all__ = ['BACKENDS', 'DIST_TIMEOUT', 'device_type', 'backend_for', 'rank', 'world_size', 'local_rank', 'is_main', 'cuda_index',
            'local_device', 'cpu_cores', 'cap_threads', 'rss', 'peak_rss', 'reset_peak', 'mem_stats', 'fmt_bytes',
            'free_port', 'init_dist', 'close_dist', 'RankFailed', 'run_ranks', 'whoami', 'all_sum', 'flag_parser',
-           'parse_flags']
+           'parse_flags', 'flags_class']
 
 # %% ../nbs/00_core.ipynb #b06fc95c
 BACKENDS = dict(cuda='cpu:gloo,cuda:nccl', cpu='gloo')  # the collective backend(s) each device type needs
@@ -240,3 +240,33 @@ def parse_flags(p, argv:list|None=None)->dict:
     d = vars(p.parse_args(argv))
     for k in ('pdb', 'xtra'): d.pop(k, None)
     return d
+
+# %% ../nbs/00_core.ipynb #bbf96566
+def _flag_type(t, default):
+    "The type a flag's value must have: `bool_arg` means `bool`; a `None` default also allows `None`."
+    from fastcore.script import bool_arg
+    if t is bool_arg: t = bool
+    return t | None if default is None and t is not object else t
+
+def _check_flags(self):
+    "Refuse a flag of the wrong type in one sentence; widen an `int` to `float` and a path to `str`."
+    for f in dataclasses.fields(self):
+        v, opt = getattr(self, f.name), f.default is None
+        t = next(a for a in typing.get_args(f.type) if a is not type(None)) if opt and f.type is not object else f.type
+        if v is None and opt: continue
+        if t is float and type(v) is int: v = float(v)
+        if t is str and isinstance(v, os.PathLike): v = os.fspath(v)
+        if not isinstance(v, t) or (t is int and isinstance(v, bool)):
+            raise TypeError(f"{f.name}={v!r}: {f.name} takes {getattr(t, '__name__', t)}{' or None' if opt else ''}, not {type(v).__name__}.")
+        object.__setattr__(self, f.name, v)
+
+def flags_class(fn, name:str|None=None):
+    "A dataclass of `fn`'s parameters: one typed field each, with `fn`'s default and documentation; a value of the wrong type is refused."
+    from fastcore.docments import docments
+    f = getattr(fn, '__wrapped__', fn)
+    hints, docs, P = typing.get_type_hints(f), docments(f), inspect.Parameter
+    fields = [(k, _flag_type(hints.get(k, object), p.default),
+               dataclasses.field(default=dataclasses.MISSING if p.default is P.empty else p.default, metadata=dict(doc=docs.get(k))))
+              for k, p in inspect.signature(f).parameters.items()]
+    return dataclasses.make_dataclass(name or f'{f.__name__.title()}Args', fields, kw_only=True,
+                                      namespace=dict(__post_init__=_check_flags, __doc__=f"The flags of `{f.__name__}`, one typed field each."))

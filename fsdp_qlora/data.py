@@ -6,7 +6,7 @@ Docs: https://fsdp-qlora.github.io/fsdp_qlora/data.html.md"""
 
 # %% ../nbs/05_data.ipynb #ef22f765
 from __future__ import annotations
-import os, re, zlib, socket, warnings, itertools
+import re, zlib, socket, warnings, itertools
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path

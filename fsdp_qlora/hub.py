@@ -6,7 +6,7 @@ Docs: https://fsdp-qlora.github.io/fsdp_qlora/hub.html.md"""
 
 # %% ../nbs/00a_hub.ipynb #a8e12568
 from __future__ import annotations
-import os, sys, shutil, subprocess, tempfile, zipfile, fcntl, time, hashlib
+import os, sys, shutil, subprocess, tempfile, zipfile, fcntl, hashlib
 from pathlib import Path
 from contextlib import contextmanager
 

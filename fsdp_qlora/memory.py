@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 from .core import fmt_bytes
-from .hub import DEFAULT_MODEL
 from .loading import get_train_type
 from .lora import lora_targets
 from .quant import get_backend
@@ -289,16 +288,14 @@ def train_flops(
 
 # %% ../nbs/05a_memory.ipynb #67443ac3
 def plan_from_args(
-    c:dict, # the trainer's flags, keys as in `train`'s signature
-    gpu_gb:float|None=None, # memory of each device in GiB (default: `c['gpu_gb']`, else 24)
+    c, # the trainer's flags: a `TrainArgs` (see `fsdp_qlora.train`), or anything with its fields
+    gpu_gb:float=24, # memory of each device in GiB
 )->Plan:
-    "The `Plan` of a training run given the trainer's flag dict."
-    ws, dev = c.get('world_size', -1), c.get('device') or 'cuda'
-    return plan(c.get('llama_pro_path') or c.get('model_name') or DEFAULT_MODEL, ws if ws and ws > 0 else 2, c.get('train_type', 'qlora'), c.get('precision', 'bf16'),
-                c.get('batch_size', 2), c.get('context_length', 512), c.get('use_gradient_checkpointing', True),
-                c.get('use_cpu_offload', False), c.get('lora_rank', 64), c.get('lora_target_modules', 'all'), c.get('lora_dropout', 0.1),
-                'cpu' if dev == 'cpu' else 'cuda', gpu_gb or c.get('gpu_gb') or 24, n_bits=c.get('n_bits', 4),
-                sharding_strategy=c.get('sharding_strategy', 'full_shard'))
+    "The `Plan` of the training run that the trainer's flags `c` describe (a launcher's world size of -1 plans for 2)."
+    return plan(c.llama_pro_path or c.model_name, c.world_size if c.world_size > 0 else 2, c.train_type, c.precision,
+                c.batch_size, c.context_length, c.use_gradient_checkpointing, c.use_cpu_offload, c.lora_rank,
+                c.lora_target_modules, c.lora_dropout, 'cpu' if c.device == 'cpu' else 'cuda', gpu_gb, n_bits=c.n_bits,
+                sharding_strategy=c.sharding_strategy)
 
 # %% ../nbs/05a_memory.ipynb #b35545cc
 def plot_plans(

@@ -6,7 +6,7 @@ Docs: https://fsdp-qlora.github.io/fsdp_qlora/wrap.html.md"""
 
 # %% ../nbs/04_wrap.ipynb #00c3d4dc
 from __future__ import annotations
-import os, math
+import os
 from dataclasses import dataclass
 from contextlib import ExitStack
 import torch, torch.nn as nn, torch.distributed as dist

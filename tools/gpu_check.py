@@ -59,8 +59,9 @@ def check_train(cfg, res, rows):
 
 def check_memory(cfg, res, kw):
     from fsdp_qlora.memory import plan_from_args
+    from fsdp_qlora.train import TrainArgs
     from fsdp_qlora.core import fmt_bytes
-    p = plan_from_args({**kw, 'world_size': cfg['world']})
+    p = plan_from_args(TrainArgs(**{**kw, 'world_size': cfg['world']}))
     if cfg['device'] == 'cuda':  # torch's meters do not see the CUDA context (in the planner's runtime term), but they do see cuBLAS's workspace
         pred = p.peak - p.bytes()['runtime'] + 64*2**20
         got = max(res['cuda_reserved_per_rank'])
