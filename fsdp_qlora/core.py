@@ -248,18 +248,30 @@ def _flag_type(t, default):
     if t is bool_arg: t = bool
     return t | None if default is None and t is not object else t
 
+def _flag_value(v, t, default):
+    "`v` as type `t` where that loses nothing (numpy scalars, `int` to `float`, a path or an `int` to `str`, `None` to an empty default), else `v`."
+    import numbers
+    if v is None and default == '': return ''
+    if t is bool and type(v).__module__ == 'numpy' and getattr(v, 'dtype', None) == bool: return bool(v)
+    if t is int and isinstance(v, numbers.Integral) and not isinstance(v, bool): return int(v)
+    if t is float and isinstance(v, numbers.Real) and not isinstance(v, bool): return float(v)
+    if t is str and isinstance(v, os.PathLike): return os.fspath(v)
+    if t is str and isinstance(v, numbers.Integral) and not isinstance(v, bool): return str(int(v))  # a port
+    return v
+
 def _check_flags(self):
-    "Refuse a flag of the wrong type in one sentence; widen an `int` to `float` and a path to `str`."
+    "Refuse a flag of the wrong type in one sentence (after `_flag_value`'s lossless conversions)."
     for f in dataclasses.fields(self):
         v, opt = getattr(self, f.name), f.default is None
         t = next(a for a in typing.get_args(f.type) if a is not type(None)) if opt and f.type is not object else f.type
         if v is None and opt: continue
-        if t is float and type(v) is int: v = float(v)
-        if t is str and isinstance(v, os.PathLike): v = os.fspath(v)
+        v = _flag_value(v, t, f.default)
         if not isinstance(v, t) or (t is int and isinstance(v, bool)):
-            raise TypeError(f"{f.name}={v!r}: {f.name} takes {getattr(t, '__name__', t)}{' or None' if opt else ''}, not {type(v).__name__}.")
+            vt = type(v).__name__ if type(v).__module__ == 'builtins' else f'{type(v).__module__}.{type(v).__qualname__}'
+            raise TypeError(f"{f.name}={v!r}: {f.name} takes {getattr(t, '__name__', t)}{' or None' if opt else ''}, not {vt}.")
         object.__setattr__(self, f.name, v)
 
+# %% ../nbs/00_core.ipynb #61edbd91
 def flags_class(fn, name:str|None=None):
     "A dataclass of `fn`'s parameters: one typed field each, with `fn`'s default and documentation; a value of the wrong type is refused."
     from fastcore.docments import docments
@@ -268,5 +280,7 @@ def flags_class(fn, name:str|None=None):
     fields = [(k, _flag_type(hints.get(k, object), p.default),
                dataclasses.field(default=dataclasses.MISSING if p.default is P.empty else p.default, metadata=dict(doc=docs.get(k))))
               for k, p in inspect.signature(f).parameters.items()]
-    return dataclasses.make_dataclass(name or f'{f.__name__.title()}Args', fields, kw_only=True,
-                                      namespace=dict(__post_init__=_check_flags, __doc__=f"The flags of `{f.__name__}`, one typed field each."))
+    cls = dataclasses.make_dataclass(name or f'{f.__name__.title()}Args', fields, kw_only=True,
+                                     namespace=dict(__post_init__=_check_flags, __doc__=f"The flags of `{f.__name__}`, one typed field each."))
+    cls.__module__ = f.__module__  # pickled by reference, as a class defined in `fn`'s module (assign it there under `name`)
+    return cls

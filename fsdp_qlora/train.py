@@ -21,7 +21,7 @@ import torch, torch.nn as nn, torch.nn.functional as F, torch.distributed as dis
 import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict, get_model_state_dict, StateDictOptions
 from torch.distributed.tensor import DTensor
-from fastcore.script import call_parse, bool_arg
+from fastcore.script import bool_arg
 from tqdm.auto import tqdm
 from . import core
 from .core import is_main, peak_rss, reset_peak, local_device, init_dist, all_sum, device_type
@@ -416,8 +416,8 @@ def save_adapter(model, output_dir, train_type:str='qlora', base:str=DEFAULT_MOD
 # %% ../nbs/06_train.ipynb #420d6314
 @dataclass
 class Run:
-    "Everything a training loop needs, made by `setup`."
-    model:nn.Module; opt:torch.optim.Optimizer; sched:object; tok:object; train_ds:list; eval_ds:list; cfg:'TrainArgs'
+    "Everything a training loop needs, made by `setup`; `cfg` is the run's `TrainArgs`."
+    model:nn.Module; opt:torch.optim.Optimizer; sched:object; tok:object; train_ds:list; eval_ds:list; cfg:object
     state:dict=field(default_factory=lambda: dict(step=0, epoch=0, estep=0))
 
 def steps_per_epoch(run:Run)->int:
@@ -457,35 +457,39 @@ def _stopped(e, step:int, output_dir)->str:
              else "no checkpoint was saved (--save_steps 0)")
     return f"Stopped at step {step}: {e}, so the model was not updated; {where}."
 
+# %% ../nbs/06_train.ipynb #3604346a
+def _step(run:Run, it, ctx, scaler, clip)->dict:
+    "One optimizer step of `fit` on the next micro-batches of `it`: the metrics row it logs (a non-finite step names the last checkpoint)."
+    c, st = run.cfg, run.state
+    t0 = time.perf_counter()
+    try: r = train_step(run.model, run.opt, [next(it) for _ in range(c.gradient_accumulation_steps)], ctx, scaler, clip, c.device, c.no_sync)
+    except NonFinite as e: raise NonFinite(_stopped(e, st['step']+1, c.output_dir)) from None
+    lr = run.sched.get_last_lr()[0]; run.sched.step()
+    st['step'] += 1; st['estep'] += 1
+    return dict(step=st['step'], epoch=st['epoch'], loss=r['loss'], lr=lr, grad_norm=r['grad_norm'],
+                tokens_per_s=r['tokens']/(time.perf_counter()-t0))
+
 # %% ../nbs/06_train.ipynb #b5c783a9
 def fit(run:Run, log:Logger)->dict:
     "Train from `run.state` to the end: held-out loss before and after (and every `eval_steps`), checkpoints every `save_steps` and on SIGTERM."
-    c, st, ga = run.cfg, run.state, run.cfg.gradient_accumulation_steps
+    c, st = run.cfg, run.state
     spe = steps_per_epoch(run)
     total = spe*c.num_epochs if c.max_steps < 0 else min(spe*c.num_epochs, c.max_steps)
     ctx = lambda: train_context(c.precision, c.use_activation_cpu_offload, c.device)
-    scaler = grad_scaler(c.precision, c.device)
-    clip = c.grad_norm if c.apply_gradient_clipping else None
-    eval_dl = _loader(run, 0, 0, 'eval')
+    scaler, clip = grad_scaler(c.precision, c.device), c.grad_norm if c.apply_gradient_clipping else None
+    eval_dl, ckpts = _loader(run, 0, 0, 'eval'), Path(c.output_dir)/'checkpoints'
+    held_out = lambda: evaluate(run.model, eval_dl, c.device, ctx)
     bar = tqdm(total=total, initial=st['step'], disable=not (is_main() and c.log_to == 'tqdm'), desc='train')
     run.model.train()
-    start = evaluate(run.model, eval_dl, c.device, ctx) if st['step'] == 0 else None  # how good it was before it learned
+    start = held_out() if st['step'] == 0 else None  # how good it was before it learned
     if start is not None: log(step=0, eval_loss=start)
-    ckpts = Path(c.output_dir)/'checkpoints'
     with Preemption() as pre, Profiling(c) as prof:
         while st['step'] < total and st['epoch'] < c.num_epochs:
-            it = iter(_loader(run, st['epoch'], st['estep']*ga))
+            it = iter(_loader(run, st['epoch'], st['estep']*c.gradient_accumulation_steps))
             while st['estep'] < spe and st['step'] < total:
-                t0 = time.perf_counter()
-                try: r = train_step(run.model, run.opt, [next(it) for _ in range(ga)], ctx, scaler, clip, c.device, c.no_sync)
-                except NonFinite as e: raise NonFinite(_stopped(e, st['step']+1, c.output_dir)) from None
-                lr = run.sched.get_last_lr()[0]; run.sched.step()
-                st['step'] += 1; st['estep'] += 1; prof.step(st['step'])
-                row = dict(step=st['step'], epoch=st['epoch'], loss=r['loss'], lr=lr, grad_norm=r['grad_norm'],
-                           tokens_per_s=r['tokens']/(time.perf_counter()-t0))
-                log(**row); bar.update(1); bar.set_postfix(loss=f"{r['loss']:.3f}", lr=f'{lr:.2e}', tok_s=f"{row['tokens_per_s']:.0f}")
-                if c.eval_steps > 0 and st['step'] % c.eval_steps == 0 and st['step'] < total:
-                    log(step=st['step'], eval_loss=evaluate(run.model, eval_dl, c.device, ctx))
+                row = _step(run, it, ctx, scaler, clip); prof.step(st['step'])
+                log(**row); bar.update(1); bar.set_postfix(loss=f"{row['loss']:.3f}", lr=f"{row['lr']:.2e}", tok_s=f"{row['tokens_per_s']:.0f}")
+                if c.eval_steps > 0 and st['step'] % c.eval_steps == 0 and st['step'] < total: log(step=st['step'], eval_loss=held_out())
                 saved = c.save_steps > 0 and st['step'] % c.save_steps == 0
                 if saved: save_checkpoint(ckpts, run.model, run.opt, run.sched, st)
                 if pre.requested():
@@ -493,14 +497,14 @@ def fit(run:Run, log:Logger)->dict:
                     raise Preempted(f"Stopped by SIGTERM after step {st['step']}, checkpoint {ck}: run the same command with --resume_from latest to go on.")
             if st['estep'] >= spe: st['epoch'] += 1; st['estep'] = 0
     bar.close()
-    ev = evaluate(run.model, eval_dl, c.device, ctx)
+    ev = held_out()
     if ev is not None: log(step=st['step'], eval_loss=ev)
     return dict(step=st['step'], eval_loss=ev, eval_loss_start=start)
 
 # %% ../nbs/06_train.ipynb #c26dcbee
 class Profiling:
     "The run's `--profile` and `--profile_memory` flags as one context; call `step(n)` after optimizer step `n`."
-    def __init__(self, c:'TrainArgs'):
+    def __init__(self, c):
         self.c, self.out, self.prof = c, Path(c.output_dir)/c.profiling_output, None
         self.snap = c.profile_memory and device_type(c.device) == 'cuda'
     def _ready(self, p):
@@ -543,7 +547,7 @@ def _check_creatable(d):
     for m in made: m.rmdir()
 
 # %% ../nbs/06_train.ipynb #089540f0
-def _check_flags_2024(c:'TrainArgs'):
+def _check_flags_2024(c):
     "The 2024 trainer's flags that only mean something in some runs: refuse them, in one sentence, where they would mean nothing."
     tt = get_train_type(c.train_type)
     q = get_backend(tt.quant) if tt.quant else None
@@ -564,8 +568,8 @@ def _check_flags_2024(c:'TrainArgs'):
     if c.loading_workers == 0 or c.loading_workers < -1: raise ValueError(f"--loading_workers must be -1 (automatic) or at least 1, got {c.loading_workers}.")
 
 # %% ../nbs/06_train.ipynb #6f7dd5c3
-def check_args(c:'TrainArgs'):
-    "Refuse a bad flag value or combination before any model is loaded, in one sentence naming the fix."
+def check_args(c):
+    "Refuse a bad flag value or combination in the flags `c` (a `TrainArgs`) before any model is loaded, in one sentence naming the fix."
     get_train_type(c.train_type); get_precision(c.precision); get_strategy(c.sharding_strategy)
     _choice(OPTIMIZERS, 'optimizer', c.optimizer); _choice(SCHEDULES, 'lr_scheduler', c.lr_scheduler)
     if c.log_to not in ('tqdm', 'wandb', 'stdout'): raise ValueError(f"Unknown --log_to {c.log_to!r}: choose one of tqdm, wandb, stdout.")
@@ -586,7 +590,7 @@ def _check_world(world_size):
         raise ValueError(f"--world_size {world_size} but this run has {w} processes: launch {world_size} ranks or pass --world_size {w}.")
     return w
 
-def show_plan(c:'TrainArgs')->dict:
+def show_plan(c)->dict:
     "Print the memory plan (`fsdp_qlora.memory`) of the run that flags `c` describe, without loading anything."
     from fsdp_qlora.memory import plan_from_args
     p = plan_from_args(c)
@@ -594,7 +598,7 @@ def show_plan(c:'TrainArgs')->dict:
     return dict(plan=p)
 
 # %% ../nbs/06_train.ipynb #1a4dae73
-def setup(c:'TrainArgs')->Run:
+def setup(c)->Run:
     "Model, tokenizer, data, optimizer and schedule for config `c`, restored from `c.resume_from` if given."
     from transformers import AutoTokenizer
     path = resolve_model(c.llama_pro_path or c.model_name)
@@ -619,13 +623,13 @@ def _gpu_peaks(prefix='load_')->dict:
     if not torch.cuda.is_initialized(): return {}
     return {prefix+'cuda_peak': torch.cuda.max_memory_allocated(), prefix+'cuda_reserved': torch.cuda.max_memory_reserved()}
 
-def _join(c:'TrainArgs'):
+def _join(c):
     "Join the process group a launcher (torchrun) describes in the environment, if it is not up yet."
     if int(os.environ.get('WORLD_SIZE', 1)) > 1 and not distributed():
         os.environ.setdefault('MASTER_ADDR', c.master_addr); os.environ.setdefault('MASTER_PORT', str(c.master_port))
         init_dist(c.device)
 
-def _result(res:dict, load:dict, c:'TrainArgs', t0:float)->dict:
+def _result(res:dict, load:dict, c, t0:float)->dict:
     "`fit`'s result with speed, load time and memory peaks: what `train` returns on each rank."
     rows = read_metrics(c.output_dir) if is_main() else []
     tps = [r['tokens_per_s'] for r in rows if 'tokens_per_s' in r]
@@ -635,7 +639,6 @@ def _result(res:dict, load:dict, c:'TrainArgs', t0:float)->dict:
                 peak_rss_per_rank=per_rank(peak), **gpu, seconds=time.perf_counter()-t0, rank=core.rank())
 
 # %% ../nbs/06_train.ipynb #05a9f40f
-@call_parse
 def train(
     model_name:str=DEFAULT_MODEL, # HF model directory or hub name
     train_type:Annotated[str, "how the base is stored and what is trained", dict(choices=list(TRAIN_TYPES))]='qlora',
@@ -726,3 +729,6 @@ def train_parser(prog:str='fsdp-qlora-train'):
 def parse_train_args(argv:list|None=None)->TrainArgs:
     "`train`'s flags from command-line `argv` (default: `sys.argv[1:]`)."
     return TrainArgs(**core.parse_flags(train_parser(), argv))
+
+if __name__ == '__main__' and '__file__' in globals():  # `python -m fsdp_qlora.train --flags` runs as `fsdp-qlora-train --flags` does
+    from fsdp_qlora.cli import main; main()
