@@ -8,7 +8,7 @@ Writes OUTDIR/default-run.json (the exit status, the summary line, steps, held-o
 tokens/s, peak RSS per rank, wall clock, the machine) and OUTDIR/default-run.md, the README's sentence made from
 those figures. `tools/make_readme.py` copies that sentence into nbs/index.ipynb between the `default run` markers,
 so the README states what the last run measured, never a figure typed by hand. Nothing else should run on the
-machine meanwhile: the run takes about 25 minutes on 2 cores, and its speed is part of what is recorded.
+machine meanwhile: the run took 20 min 30 s on 2 cores (2026-12-02), and its speed is part of what is recorded.
 """
 import json, os, platform, re, subprocess, sys, tempfile, time
 from pathlib import Path
